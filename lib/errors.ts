@@ -16,11 +16,19 @@ export type ErrorCode =
   // Sealed TPM state: unreadable, tampered, truncated, wrong key, unknown version.
   | 'ERR_STATE_CORRUPT'
   | 'ERR_STATE_IO'
+  // Another live process holds the lock on a TPM state directory.
+  | 'ERR_STATE_IN_USE'
+  // TPM state was sealed under a different key-source kind than the one requested.
+  | 'ERR_STATE_KEY_SOURCE_MISMATCH'
+  // A TPM state directory is not ours alone: wrong owner, group/other access, or not a directory.
+  | 'ERR_STATE_DIR_INSECURE'
   // The key that seals TPM state: keystore locked, missing, unreachable; key file with bad mode.
   | 'ERR_KEYSTORE_UNAVAILABLE'
   | 'ERR_KEYSTORE_LOCKED'
   | 'ERR_KEY_MISSING'
   | 'ERR_KEY_FILE'
+  // A keystore holds an item for the sealing key, but it is not a valid key (encoding or size).
+  | 'ERR_KEY_INVALID'
   // The TPM server refused its options (non-loopback address without --allow-remote, bad port).
   | 'ERR_SERVER_CONFIG'
   // The command line was wrong.

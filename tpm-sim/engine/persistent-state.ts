@@ -1,0 +1,151 @@
+/**
+ * What a TPM keeps across power cycles (Part 1 §36, "NV memory"): hierarchy seeds and proofs,
+ * hierarchy auth values, persistent objects, the reset and restart counters and the clock.
+ * Encoded as versioned JSON; it is sealed at rest by tpm-sim/state, never stored in clear.
+ */
+import { randomBytes } from 'node:crypto';
+
+export const STATE_VERSION = 1;
+
+export interface HierarchySecrets {
+  /** Primary seed (SPS, EPS, PPS): every primary key of the hierarchy derives from it. */
+  seed: Buffer;
+  /** Proof value: keys the hierarchy's tickets (Part 1 §14.5). */
+  proof: Buffer;
+  authValue: Buffer;
+}
+
+export interface PersistentObjectRecord {
+  handle: number;
+  hierarchy: number;
+  publicBytes: Buffer;
+  sensitiveBytes: Buffer;
+  qualifiedName: Buffer;
+}
+
+export interface PersistentState {
+  owner: HierarchySecrets;
+  endorsement: HierarchySecrets;
+  platform: HierarchySecrets;
+  lockoutAuth: Buffer;
+  /** Keys context blobs (ContextSave), together with the reset count. */
+  contextSeed: Buffer;
+  objects: PersistentObjectRecord[];
+  resetCount: number;
+  restartCount: number;
+  /** Milliseconds the TPM has been powered, over its whole life (TPMS_CLOCK_INFO.clock). */
+  clock: number;
+}
+
+/** PRIMARY_SEED_SIZE in the reference implementation is 64 bytes. */
+const SEED_BYTES = 64;
+
+function freshHierarchy(): HierarchySecrets {
+  return {
+    seed: randomBytes(SEED_BYTES),
+    proof: randomBytes(SEED_BYTES),
+    authValue: Buffer.alloc(0),
+  };
+}
+
+/** A new TPM, as manufactured: fresh seeds, empty auths. */
+export function manufacture(): PersistentState {
+  return {
+    owner: freshHierarchy(),
+    endorsement: freshHierarchy(),
+    platform: freshHierarchy(),
+    lockoutAuth: Buffer.alloc(0),
+    contextSeed: randomBytes(32),
+    objects: [],
+    resetCount: 0,
+    restartCount: 0,
+    clock: 0,
+  };
+}
+
+const hex = (b: Buffer) => b.toString('hex');
+
+export function encodeState(s: PersistentState): Uint8Array {
+  const h = (x: HierarchySecrets) => ({
+    seed: hex(x.seed),
+    proof: hex(x.proof),
+    authValue: hex(x.authValue),
+  });
+  return Buffer.from(
+    JSON.stringify({
+      version: STATE_VERSION,
+      owner: h(s.owner),
+      endorsement: h(s.endorsement),
+      platform: h(s.platform),
+      lockoutAuth: hex(s.lockoutAuth),
+      contextSeed: hex(s.contextSeed),
+      objects: s.objects.map((o) => ({
+        handle: o.handle,
+        hierarchy: o.hierarchy,
+        publicBytes: hex(o.publicBytes),
+        sensitiveBytes: hex(o.sensitiveBytes),
+        qualifiedName: hex(o.qualifiedName),
+      })),
+      resetCount: s.resetCount,
+      restartCount: s.restartCount,
+      clock: s.clock,
+    }),
+  );
+}
+
+export class StateFormatError extends Error {}
+
+function bytesField(v: unknown, what: string, len?: number): Buffer {
+  if (typeof v !== 'string' || !/^([0-9a-f]{2})*$/.test(v))
+    throw new StateFormatError(`${what}: not hex`);
+  const b = Buffer.from(v, 'hex');
+  if (len !== undefined && b.length !== len) throw new StateFormatError(`${what}: wrong length`);
+  return b;
+}
+
+function intField(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+    throw new StateFormatError(`${what}: not a count`);
+  return v;
+}
+
+/** Decodes state written by encodeState; anything else is a StateFormatError. */
+export function decodeState(bytes: Uint8Array): PersistentState {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new StateFormatError('not JSON');
+  }
+  if (raw === null || typeof raw !== 'object' || raw.version !== STATE_VERSION) {
+    throw new StateFormatError(
+      `unknown state version ${String((raw as { version?: unknown })?.version)}`,
+    );
+  }
+  const h = (v: unknown, what: string): HierarchySecrets => {
+    const o = (v ?? {}) as Record<string, unknown>;
+    return {
+      seed: bytesField(o.seed, `${what}.seed`, SEED_BYTES),
+      proof: bytesField(o.proof, `${what}.proof`, SEED_BYTES),
+      authValue: bytesField(o.authValue, `${what}.authValue`),
+    };
+  };
+  if (!Array.isArray(raw.objects)) throw new StateFormatError('objects: not a list');
+  return {
+    owner: h(raw.owner, 'owner'),
+    endorsement: h(raw.endorsement, 'endorsement'),
+    platform: h(raw.platform, 'platform'),
+    lockoutAuth: bytesField(raw.lockoutAuth, 'lockoutAuth'),
+    contextSeed: bytesField(raw.contextSeed, 'contextSeed', 32),
+    objects: raw.objects.map((o: Record<string, unknown>, i: number) => ({
+      handle: intField(o.handle, `objects[${i}].handle`),
+      hierarchy: intField(o.hierarchy, `objects[${i}].hierarchy`),
+      publicBytes: bytesField(o.publicBytes, `objects[${i}].publicBytes`),
+      sensitiveBytes: bytesField(o.sensitiveBytes, `objects[${i}].sensitiveBytes`),
+      qualifiedName: bytesField(o.qualifiedName, `objects[${i}].qualifiedName`),
+    })),
+    resetCount: intField(raw.resetCount, 'resetCount'),
+    restartCount: intField(raw.restartCount, 'restartCount'),
+    clock: intField(raw.clock, 'clock'),
+  };
+}
