@@ -47,9 +47,9 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
   const opened = await openTpm({ dir, keySource, maxTransientObjects: slots });
   let server: Awaited<ReturnType<typeof startTpmServer>>;
   try {
-    await opened.tpm.powerOn();
+    await opened.device.powerOn();
     server = await startTpmServer({
-      device: opened.tpm,
+      device: opened.device,
       host: values.host,
       port,
       allowRemote: values['allow-remote'],

@@ -79,17 +79,21 @@ async function signingSetup(client, templates) {
 }
 
 async function benchTpm() {
-  const { Tpm } = await load('tpm-sim/engine/tpm.js');
-  const { TpmClient, InProcessTransport, TcpTransport, templates } =
-    await load('tpm-sim/client/index.js');
-  const { startTpmServer } = await load('tpm-sim/server/tcp-server.js');
+  const {
+    createSimulator,
+    startTpmServer,
+    TpmClient,
+    InProcessTransport,
+    TcpTransport,
+    templates,
+  } = await load('tpm-sim/index.js');
   const digest = createHash('sha256').update('prtlab bench').digest();
 
   // Baseline: node:crypto signing the same-size input with a KeyObject (no TPM at all).
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const raw = async () => sign('sha256', digest, { key: privateKey, dsaEncoding: 'ieee-p1363' });
 
-  const tpm = new Tpm();
+  const tpm = createSimulator();
   await tpm.powerOn();
   const inproc = new TpmClient(new InProcessTransport(tpm));
   const inKey = await signingSetup(inproc, templates);

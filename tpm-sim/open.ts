@@ -3,12 +3,13 @@
  * manufactured and its first state saved), and every later change is saved before the command
  * that made it answers.
  */
-
 import { Tpm, type TpmOptions } from './engine/tpm.ts';
+import type { TpmDevice } from './server/device.ts';
+import { deviceOf } from './simulator.ts';
 import { type KeySource, StateStore } from './state/index.ts';
 
 export interface OpenedTpm {
-  readonly tpm: Tpm;
+  readonly device: TpmDevice;
   readonly store: StateStore;
   /** True when this call manufactured the TPM (no state existed). */
   readonly created: boolean;
@@ -30,7 +31,7 @@ export async function openTpm(
     });
     if (!state) await store.save(tpm.exportState());
     return {
-      tpm,
+      device: deviceOf(tpm),
       store,
       created: !state,
       async close() {

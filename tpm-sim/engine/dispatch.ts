@@ -254,6 +254,8 @@ function checkAuthorizations(
       const role = authRoles[j];
       const attrs = entity.object?.publicArea.objectAttributes ?? TPMA_OBJECT.userWithAuth;
       // USER role with an authValue needs userWithAuth; ADMIN role needs adminWithPolicy clear; DUP always needs a policy.
+      // A public-only object (LoadExternal) has no authValue to prove (libtpms: TPM_RC_AUTH_UNAVAILABLE).
+      if (entity.object && !entity.object.sensitive) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
       if (
         (role === 'USER' && !has(attrs, TPMA_OBJECT.userWithAuth)) ||
         (role === 'ADMIN' && has(attrs, TPMA_OBJECT.adminWithPolicy)) ||

@@ -16,6 +16,7 @@ export const TPM2_TOOLS = [
   'tpm2_hmac',
   'tpm2_evictcontrol',
   'tpm2_flushcontext',
+  'tpm2_startauthsession',
 ] as const;
 
 export type Tpm2Tool = (typeof TPM2_TOOLS)[number];
