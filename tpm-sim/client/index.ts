@@ -17,5 +17,5 @@ export {
   type LoadedKey,
   TpmClient,
 } from './client.ts';
-export { TpmBadResponseError, TpmError, TpmResponseError } from './errors.ts';
+export { TpmBadResponseError, TpmError, TpmResponseError, TpmTransportError } from './errors.ts';
 export * as templates from './templates.ts';

@@ -75,6 +75,8 @@ export class Tpm {
   private clockBase = 0;
   /** The persistent state changed during the current command. */
   dirty = false;
+  /** The last state known to be saved: what a failed save rolls back to. */
+  private lastSaved: Uint8Array;
   /** One command at a time: the TPM is a single-threaded device. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -88,16 +90,8 @@ export class Tpm {
     this.autoStartup = options.autoStartup ?? true;
     this.persistFn = options.persist;
     this.state = options.state ? decodeState(options.state) : manufacture();
-    for (const rec of this.state.objects) {
-      const sensitive = unmarshal(TPMT_SENSITIVE, rec.sensitiveBytes);
-      const obj = makeObject({
-        publicArea: unmarshalPublic(rec.publicBytes),
-        sensitive,
-        hierarchy: rec.hierarchy,
-        parentQn: Buffer.alloc(0),
-      });
-      this.persistentObjects.set(rec.handle, { ...obj, qualifiedName: rec.qualifiedName });
-    }
+    this.lastSaved = options.state ?? encodeState(this.state);
+    this.loadPersistentObjects();
     this.transient = new Array(this.limits.maxTransientObjects).fill(undefined);
     this.clockBase = this.state.clock;
   }
@@ -162,11 +156,40 @@ export class Tpm {
     return run;
   }
 
+  private loadPersistentObjects(): void {
+    this.persistentObjects.clear();
+    for (const rec of this.state.objects) {
+      const sensitive = unmarshal(TPMT_SENSITIVE, rec.sensitiveBytes);
+      const obj = makeObject({
+        publicArea: unmarshalPublic(rec.publicBytes),
+        sensitive,
+        hierarchy: rec.hierarchy,
+        parentQn: Buffer.alloc(0),
+      });
+      this.persistentObjects.set(rec.handle, { ...obj, qualifiedName: rec.qualifiedName });
+    }
+  }
+
+  /**
+   * Saves the persistent state if the command changed it. If the save fails, the change is
+   * undone in memory too (the command then fails), so the running TPM never holds state that a
+   * restart would lose.
+   */
   private async flushState(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
     this.state.clock = this.clock();
-    if (this.persistFn) await this.persistFn(encodeState(this.state));
+    const bytes = encodeState(this.state);
+    if (this.persistFn) {
+      try {
+        await this.persistFn(bytes);
+      } catch (err) {
+        this.state = decodeState(this.lastSaved);
+        this.loadPersistentObjects();
+        throw err;
+      }
+    }
+    this.lastSaved = bytes;
   }
 
   // ---- Startup (Part 3 §9.3) ----

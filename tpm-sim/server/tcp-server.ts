@@ -20,7 +20,7 @@
  * command (docs/tpm.md A.6).
  */
 import net from 'node:net';
-import { PrtlabError } from '../../lib/errors.ts';
+import { type TpmError, TpmServerConfigError } from '../errors.ts';
 import type { TpmDevice } from './device.ts';
 import {
   isTpm2Tag,
@@ -101,10 +101,9 @@ export function isLoopbackHost(host: string): boolean {
 /** Throws ERR_SERVER_CONFIG for a non-loopback host unless allowRemote. */
 export function checkServerHost(host: string, allowRemote: boolean): void {
   if (typeof host !== 'string') throw new TypeError('host must be a string');
-  if (host === '') throw new PrtlabError('ERR_SERVER_CONFIG', 'host must not be empty');
+  if (host === '') throw new TpmServerConfigError('host must not be empty');
   if (!allowRemote && !isLoopbackHost(host)) {
-    throw new PrtlabError(
-      'ERR_SERVER_CONFIG',
+    throw new TpmServerConfigError(
       `refusing to listen on non-loopback address ${host}: the TPM ports have no authentication (use allowRemote to override)`,
     );
   }
@@ -140,15 +139,14 @@ export async function startTpmServer(options: TpmServerOptions): Promise<TpmServ
   checkServerHost(host, allowRemote);
   // The platform port is port + 1, so the data port can be at most 65534.
   if (!Number.isInteger(port) || port < 0 || port > 65534) {
-    throw new PrtlabError('ERR_SERVER_CONFIG', `port must be an integer in 0..65534, got ${port}`);
+    throw new TpmServerConfigError(`port must be an integer in 0..65534, got ${port}`);
   }
   if (
     !Number.isInteger(maxCommandSize) ||
     maxCommandSize < TPM_HEADER_SIZE ||
     maxCommandSize > MAX_COMMAND_SIZE_LIMIT
   ) {
-    throw new PrtlabError(
-      'ERR_SERVER_CONFIG',
+    throw new TpmServerConfigError(
       `maxCommandSize must be an integer in ${TPM_HEADER_SIZE}..${MAX_COMMAND_SIZE_LIMIT}, got ${maxCommandSize}`,
     );
   }
@@ -159,10 +157,7 @@ export async function startTpmServer(options: TpmServerOptions): Promise<TpmServ
   // 'localhost' is resolved by listen(); make sure it really landed on a loopback address.
   if (!allowRemote && !isLoopbackHost(bound.address)) {
     await Promise.all([closeListener(data), closeListener(platform)]);
-    throw new PrtlabError(
-      'ERR_SERVER_CONFIG',
-      `${host} resolved to non-loopback address ${bound.address}`,
-    );
+    throw new TpmServerConfigError(`${host} resolved to non-loopback address ${bound.address}`);
   }
   const platformPort = (platform.address() as net.AddressInfo).port;
 
@@ -216,8 +211,7 @@ async function listenPair(
       throw listenError(host, dataPort + 1, err);
     }
   }
-  throw new PrtlabError(
-    'ERR_SERVER_CONFIG',
+  throw new TpmServerConfigError(
     `no free pair of consecutive ports on ${host} after ${PORT_PAIR_ATTEMPTS} attempts`,
   );
 }
@@ -238,9 +232,9 @@ function listen(server: net.Server, host: string, port: number): Promise<void> {
   });
 }
 
-function listenError(host: string, port: number, err: unknown): PrtlabError {
+function listenError(host: string, port: number, err: unknown): TpmError {
   const code = (err as NodeJS.ErrnoException).code ?? String(err);
-  return new PrtlabError('ERR_SERVER_CONFIG', `cannot listen on ${host}:${port}: ${code}`, {
+  return new TpmServerConfigError(`cannot listen on ${host}:${port}: ${code}`, {
     cause: err,
   });
 }

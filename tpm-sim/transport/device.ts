@@ -11,7 +11,7 @@
  */
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { PrtlabError } from '../../lib/errors.ts';
+import { TpmError, TpmTransportError } from '../errors.ts';
 import { isTpm2Tag, TPM_HEADER_SIZE } from '../server/protocol.ts';
 import { SerialQueue } from '../server/serial-queue.ts';
 import type { TpmTransport } from './transport.ts';
@@ -55,7 +55,7 @@ export class DeviceTransport implements TpmTransport {
         return new Uint8Array(checkResponse(buf.subarray(0, bytesRead), this.path));
       } catch (err) {
         await this.#drop();
-        if (err instanceof PrtlabError) throw err;
+        if (err instanceof TpmError) throw err;
         throw transportError(`I/O error on TPM device ${this.path}: ${errnoText(err)}`, err);
       }
     });
@@ -108,7 +108,7 @@ function checkResponse(response: Buffer, path: string): Buffer {
   return Buffer.from(response);
 }
 
-function openError(path: string, err: unknown): PrtlabError {
+function openError(path: string, err: unknown): TpmError {
   const code = (err as NodeJS.ErrnoException).code;
   let message: string;
   if (code === 'ENOENT') {
@@ -126,6 +126,6 @@ function errnoText(err: unknown): string {
   return e?.code ?? (err instanceof Error ? err.message : String(err));
 }
 
-function transportError(message: string, cause?: unknown): PrtlabError {
-  return new PrtlabError('ERR_TPM_TRANSPORT', message, cause === undefined ? undefined : { cause });
+function transportError(message: string, cause?: unknown): TpmError {
+  return new TpmTransportError(message, cause === undefined ? undefined : { cause });
 }

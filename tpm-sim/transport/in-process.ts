@@ -1,4 +1,4 @@
-import { PrtlabError } from '../../lib/errors.ts';
+import { type TpmError, TpmTransportError } from '../errors.ts';
 import type { TpmDevice } from '../server/device.ts';
 import { SerialQueue } from '../server/serial-queue.ts';
 import type { TpmTransport } from './transport.ts';
@@ -38,7 +38,7 @@ export class InProcessTransport implements TpmTransport {
       } catch (err) {
         // The device contract says execute() answers bad commands with TPM error responses;
         // a rejection means the device itself broke, which is this transport's failure to deliver.
-        throw new PrtlabError('ERR_TPM_TRANSPORT', 'in-process TPM device failed a command', {
+        throw new TpmTransportError('in-process TPM device failed a command', {
           cause: err,
         });
       }
@@ -51,6 +51,6 @@ export class InProcessTransport implements TpmTransport {
   }
 }
 
-function closedError(): PrtlabError {
-  return new PrtlabError('ERR_TPM_TRANSPORT', 'transport is closed');
+function closedError(): TpmError {
+  return new TpmTransportError('transport is closed');
 }

@@ -13,7 +13,7 @@
  * opens a new one. A failed command is never retried: TPM commands are not idempotent.
  */
 import net from 'node:net';
-import { PrtlabError } from '../../lib/errors.ts';
+import { TpmError, TpmTransportError } from '../errors.ts';
 import { isTpm2Tag, MsDataCode, MsPlatformCode, TPM_HEADER_SIZE, u32 } from '../server/protocol.ts';
 import { SerialQueue } from '../server/serial-queue.ts';
 import type { TpmTransport } from './transport.ts';
@@ -199,7 +199,7 @@ class Channel {
       }
     | undefined;
   /** Set once the connection may no longer be used; it is never revived. */
-  #broken: PrtlabError | undefined;
+  #broken: TpmError | undefined;
 
   constructor(socket: net.Socket, label: string) {
     this.socket = socket;
@@ -278,7 +278,7 @@ class Channel {
     try {
       message = pending.parse(this.#buf);
     } catch (err) {
-      this.#fail(err instanceof PrtlabError ? err : transportError(String(err)));
+      this.#fail(err instanceof TpmError ? err : transportError(String(err)));
       return;
     }
     if (message === undefined) return;
@@ -288,7 +288,7 @@ class Channel {
     pending.resolve(message);
   }
 
-  #fail(err: PrtlabError): void {
+  #fail(err: TpmError): void {
     this.#broken ??= err;
     this.#buf = Buffer.alloc(0);
     this.socket.destroy();
@@ -378,10 +378,10 @@ function checkSize(size: number): number {
   return size;
 }
 
-function malformed(detail: string): PrtlabError {
+function malformed(detail: string): TpmError {
   return transportError(`malformed response framing: ${detail}`);
 }
 
-function transportError(message: string, cause?: unknown): PrtlabError {
-  return new PrtlabError('ERR_TPM_TRANSPORT', message, cause === undefined ? undefined : { cause });
+function transportError(message: string, cause?: unknown): TpmError {
+  return new TpmTransportError(message, cause === undefined ? undefined : { cause });
 }
