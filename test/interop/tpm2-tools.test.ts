@@ -54,14 +54,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findFreePortPair, LOOPBACK } from './helpers/ports.ts';
-import {
-  type ServerProcess,
-  startServerProcess,
-  startSwtpm,
-  stopAllServers,
-  type TpmServer,
-} from './helpers/swtpm.ts';
+import { LOOPBACK } from './helpers/ports.ts';
+import { startServerInDir, startSwtpm, stopAllServers, type TpmServer } from './helpers/swtpm.ts';
 import {
   openssl,
   opensslRun,
@@ -624,14 +618,7 @@ export async function startPrtlabServer(): Promise<TpmServer> {
   const root = await mkdtemp(join(tmpdir(), 'prtlab-tpm-'));
   // The server creates its state directory itself (0700); it refuses one open to others.
   const stateDir = join(root, 'state');
-  let port: number;
-  try {
-    port = await findFreePortPair();
-  } catch (err) {
-    await rm(root, { recursive: true, force: true });
-    throw err;
-  }
-  const spec = {
+  return startServerInDir(root, (port) => ({
     label: 'prtlab tpm serve',
     command: process.execPath,
     args: [
@@ -643,30 +630,7 @@ export async function startPrtlabServer(): Promise<TpmServer> {
     cwd: ROOT,
     env: { ...process.env, PRTLAB_HOME: join(root, 'home') },
     startTimeoutMs: 30_000,
-  };
-  let proc: ServerProcess | undefined;
-  try {
-    proc = await startServerProcess(spec);
-  } catch (err) {
-    await rm(root, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    port,
-    async restart() {
-      await proc?.stop();
-      proc = undefined;
-      proc = await startServerProcess(spec);
-    },
-    async stop() {
-      try {
-        await proc?.stop();
-      } finally {
-        proc = undefined;
-        await rm(root, { recursive: true, force: true });
-      }
-    },
-  };
+  }));
 }
 
 /** prtlab's TPM server through the swtpm TCTI (raw framing, a connection per command). */

@@ -1,5 +1,4 @@
-import { createECDH, createHash } from 'node:crypto';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { createECDH } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bigIntToBytes, bytesToBigInt } from '../../tpm-sim/crypto/bigint.ts';
 import {
@@ -15,26 +14,7 @@ import {
   TPM_ECC_NIST_P384,
 } from '../../tpm-sim/crypto/ecc.ts';
 import type { ByteStream } from '../../tpm-sim/crypto/stream.ts';
-
-const CURVES = [
-  { id: TPM_ECC_NIST_P256, len: 32, openssl: 'prime256v1', noble: p256 },
-  { id: TPM_ECC_NIST_P384, len: 48, openssl: 'secp384r1', noble: p384 },
-] as const;
-
-/** A deterministic test stream: SHA-256(seed || counter) blocks, consumed in order. */
-function testStream(seed: string): ByteStream {
-  let pending = Buffer.alloc(0);
-  let counter = 0;
-  return (nBytes) => {
-    while (pending.length < nBytes) {
-      const block = createHash('sha256').update(seed).update(String(counter++)).digest();
-      pending = Buffer.concat([pending, block]);
-    }
-    const out = pending.subarray(0, nBytes);
-    pending = pending.subarray(nBytes);
-    return out;
-  };
-}
+import { CURVES, testStream } from '../shared/crypto.ts';
 
 describe('curve table', () => {
   it('has the TPM ids and the orders @noble/curves uses', () => {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, sign, verify } from 'node:crypto';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256 } from '@noble/curves/nist.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bigIntToBytes } from '../../tpm-sim/crypto/bigint.ts';
@@ -11,11 +11,7 @@ import {
   TPM_ECC_NIST_P256,
   TPM_ECC_NIST_P384,
 } from '../../tpm-sim/crypto/ecc.ts';
-
-const CURVES = [
-  { id: TPM_ECC_NIST_P256, len: 32, hash: 'sha256', noble: p256 },
-  { id: TPM_ECC_NIST_P384, len: 48, hash: 'sha384', noble: p384 },
-] as const;
+import { CURVES } from '../shared/crypto.ts';
 
 function flipBit(b: Buffer, bit = 0): Buffer {
   const out = Buffer.from(b);

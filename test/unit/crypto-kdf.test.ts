@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashInfo, TPM_ALG_SHA1, TPM_ALG_SHA256 } from '../../tpm-sim/crypto/hash.ts';
 import { kdfa, kdfe } from '../../tpm-sim/crypto/kdf.ts';
+import { u32 } from '../shared/formulas.ts';
 
 interface GoTpmVector {
   Name: string;
@@ -54,11 +55,6 @@ describe('KDFe: google/go-tpm known-answer vectors', () => {
 });
 
 // Straightforward reference versions of tpm-formulas.md §1, to check the buffer-reusing fast path.
-function u32(x: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(x, 0);
-  return b;
-}
 function referenceKdf(
   kind: 'a' | 'e',
   alg: number,

@@ -34,7 +34,7 @@ import {
   rsassaSignDigest,
   rsassaVerifyDigest,
 } from '../../tpm-sim/crypto/rsa.ts';
-import type { ByteStream } from '../../tpm-sim/crypto/stream.ts';
+import { testStream } from '../shared/crypto.ts';
 
 const HASHES = [
   [TPM_ALG_SHA1, 'sha1', 20],
@@ -42,21 +42,6 @@ const HASHES = [
   [TPM_ALG_SHA384, 'sha384', 48],
   [TPM_ALG_SHA512, 'sha512', 64],
 ] as const;
-
-/** A deterministic test stream: SHA-256(seed || counter) blocks, consumed in order. */
-function testStream(seed: string): ByteStream {
-  let pending = Buffer.alloc(0);
-  let counter = 0;
-  return (nBytes) => {
-    while (pending.length < nBytes) {
-      const block = createHash('sha256').update(seed).update(String(counter++)).digest();
-      pending = Buffer.concat([pending, block]);
-    }
-    const out = pending.subarray(0, nBytes);
-    pending = pending.subarray(nBytes);
-    return out;
-  };
-}
 
 let key: RsaKeyPair;
 beforeAll(async () => {

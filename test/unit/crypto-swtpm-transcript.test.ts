@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { cfbDecrypt } from '../../tpm-sim/crypto/cfb.ts';
 import { digest, hmac, TPM_ALG_SHA256 } from '../../tpm-sim/crypto/hash.ts';
 import { kdfa } from '../../tpm-sim/crypto/kdf.ts';
+import { u32 } from '../shared/formulas.ts';
 
 type Section = Record<string, string | number>;
 const transcript = JSON.parse(
@@ -19,11 +20,6 @@ function hexField(section: string, field: string): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 const ZERO_IV = Buffer.alloc(16);
-const u32 = (x: number): Buffer => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(x, 0);
-  return b;
-};
 
 /** The command's parameter area: after header, handles and the authorization area. */
 function commandParams(cmd: Buffer, handles: number): Buffer {
@@ -152,18 +148,23 @@ describe('swtpm transcript: unbound session HMACs', () => {
   });
 });
 
+/** KDFa(seed, "STORAGE", name) and KDFa(seed, "INTEGRITY") equal the keys section `s` recorded. */
+function expectRecordedProtectionKeys(s: string, seed: Buffer, name: Buffer): void {
+  expect(kdfa(TPM_ALG_SHA256, seed, 'STORAGE', name, EMPTY, 128).toString('hex')).toBe(
+    hexField(s, 'symKey_STORAGE').toString('hex'),
+  );
+  expect(kdfa(TPM_ALG_SHA256, seed, 'INTEGRITY', EMPTY, EMPTY, 256).toString('hex')).toBe(
+    hexField(s, 'hmacKey_INTEGRITY').toString('hex'),
+  );
+}
+
 describe('swtpm transcript: import blob (outer and inner wrapper)', () => {
   const s = '5a_import';
   const seed = hexField(s, 'seed');
   const name = hexField(s, 'name');
 
   it('derives the recorded STORAGE and INTEGRITY keys', () => {
-    expect(kdfa(TPM_ALG_SHA256, seed, 'STORAGE', name, EMPTY, 128).toString('hex')).toBe(
-      hexField(s, 'symKey_STORAGE').toString('hex'),
-    );
-    expect(kdfa(TPM_ALG_SHA256, seed, 'INTEGRITY', EMPTY, EMPTY, 256).toString('hex')).toBe(
-      hexField(s, 'hmacKey_INTEGRITY').toString('hex'),
-    );
+    expectRecordedProtectionKeys(s, seed, name);
   });
 
   it('unwraps the duplicate to the recorded sensitive area', () => {
@@ -190,12 +191,7 @@ describe('swtpm transcript: protected storage blob made by the TPM', () => {
   const name = hexField(s, 'child_name');
 
   it('derives the recorded STORAGE and INTEGRITY keys', () => {
-    expect(kdfa(TPM_ALG_SHA256, seed, 'STORAGE', name, EMPTY, 128).toString('hex')).toBe(
-      hexField(s, 'symKey_STORAGE').toString('hex'),
-    );
-    expect(kdfa(TPM_ALG_SHA256, seed, 'INTEGRITY', EMPTY, EMPTY, 256).toString('hex')).toBe(
-      hexField(s, 'hmacKey_INTEGRITY').toString('hex'),
-    );
+    expectRecordedProtectionKeys(s, seed, name);
   });
 
   it('checks the outer HMAC and decrypts TPM2B_SENSITIVE', () => {

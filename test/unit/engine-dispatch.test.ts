@@ -2,20 +2,14 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { _dispatchInternals } from '../../tpm-sim/engine/dispatch.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
 import { marshal } from '../../tpm-sim/wire/codec.ts';
 import { COMMANDS } from '../../tpm-sim/wire/commands.ts';
 import { TPM_ALG, TPM_CC, TPM_RH, TPM_SE } from '../../tpm-sim/wire/constants.ts';
 import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
 import { SYM_NULL } from '../../tpm-sim/wire/structures.ts';
+import { newTpm } from '../shared/engine.ts';
 
 const EMPTY = Buffer.alloc(0);
-
-async function started(opts: ConstructorParameters<typeof Tpm>[0] = {}) {
-  const tpm = new Tpm(opts);
-  await tpm.powerOn();
-  return tpm;
-}
 
 function rcOf(rsp: Uint8Array): number {
   return Buffer.from(rsp).readUInt32BE(6);
@@ -42,7 +36,7 @@ function startSession(nonce: Buffer) {
 // Response codes from Part 3 §5-6, each checked against swtpm/libtpms (docs: tpm-formulas §7).
 describe('command processing answers with the response codes a real TPM gives', () => {
   it('TPM_RC_INITIALIZE (0x100) before Startup, and for a second Startup', async () => {
-    const tpm = await started({ autoStartup: false });
+    const tpm = await newTpm({ autoStartup: false });
     expect(rcOf(await tpm.execute(getRandom(8)))).toBe(0x100);
     const startup = buildCommand(TPM_CC.Startup, [], [], Buffer.from([0, 0]));
     expect(rcOf(await tpm.execute(startup))).toBe(0);
@@ -51,14 +45,14 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('GetRandom returns the bytes asked for, in the exact MS-simulator example layout', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const rsp = Buffer.from(await tpm.execute(Buffer.from('80010000000c0000017b0008', 'hex')));
     expect(rsp.subarray(0, 12).toString('hex')).toBe('800100000014000000000008');
     expect(rsp.length).toBe(20);
   });
 
   it('tags: TPM_RC_BAD_TAG (0x01E) for a TPM_ST that is not a command tag, TPM_RC_VALUE (0x084) for no TPM_ST', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const cmd = getRandom(8);
     cmd.writeUInt16BE(0x8000, 0);
     expect(rcOf(await tpm.execute(cmd))).toBe(0x01e);
@@ -67,7 +61,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('TPM_RC_COMMAND_CODE (0x143), TPM_RC_COMMAND_SIZE (0x142) and trailing bytes TPM_RC_SIZE (0x095)', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     expect(rcOf(await tpm.execute(buildCommand(0x1ff, [], [], EMPTY)))).toBe(0x143);
     const cmd = getRandom(8);
     expect(rcOf(await tpm.execute(cmd.subarray(0, 11)))).toBe(0x142);
@@ -76,7 +70,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('StartAuthSession: a nonceCaller under 16 bytes is TPM_RC_SIZE for parameter 1 (0x1D5)', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     expect(rcOf(await tpm.execute(startSession(randomBytes(8))))).toBe(0x1d5);
     const ok = readResponse(await tpm.execute(startSession(randomBytes(32))), 1, 0);
     expect(ok.rc).toBe(0);
@@ -84,7 +78,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('handles: not loaded 0x910, out of range 0x184, undefined persistent 0x18B, flushing a gone handle 0x1CB', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const readPublic = (h: number) => buildCommand(TPM_CC.ReadPublic, [h], [], EMPTY);
     expect(rcOf(await tpm.execute(readPublic(0x80000000)))).toBe(0x910);
     expect(rcOf(await tpm.execute(readPublic(0x80ffffff)))).toBe(0x184);
@@ -94,7 +88,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('sessions: TPM_RC_AUTH_MISSING (0x125) without one, TPM_RC_VALUE|S1 (0x984) out of range, 0x982 for a useless extra session', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const params = marshal(COMMANDS.EvictControl.params, { persistentHandle: 0x81000010 });
     expect(
       rcOf(
@@ -118,7 +112,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('a session slot limit of 3 gives TPM_RC_SESSION_MEMORY (0x903), and FlushContext frees one', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const handles: number[] = [];
     for (let i = 0; i < 3; i++)
       handles.push(
@@ -132,7 +126,7 @@ describe('command processing answers with the response codes a real TPM gives', 
   });
 
   it('random and mutated command bytes only ever produce a well-formed TPM response', async () => {
-    const tpm = await started();
+    const tpm = await newTpm();
     const seeds = [
       getRandom(8),
       startSession(randomBytes(32)),

@@ -2,31 +2,19 @@
 // compared with node:crypto.
 import { createHash, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { handleName, makeObject } from '../../tpm-sim/engine/objects.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
-import { type Codec, marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import {
-  COMMANDS,
-  type CommandName,
-  type ParamsOf,
-  type ResponseOf,
-} from '../../tpm-sim/wire/commands.ts';
-import {
-  TPM_ALG,
-  TPM_CC,
-  TPM_ECC_CURVE,
-  TPM_RH,
-  TPM_ST,
-  TPMA_OBJECT,
-} from '../../tpm-sim/wire/constants.ts';
-import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
+import * as templates from '../../tpm-sim/client/templates.ts';
+import type { Tpm } from '../../tpm-sim/engine/tpm.ts';
+import { marshal } from '../../tpm-sim/wire/codec.ts';
+import { COMMANDS } from '../../tpm-sim/wire/commands.ts';
+import { TPM_ALG, TPM_CC, TPM_RH, TPM_ST, TPMA_OBJECT } from '../../tpm-sim/wire/constants.ts';
+import { buildCommand } from '../../tpm-sim/wire/frame.ts';
 import {
   nullTicket,
   type Public,
   SCHEME_NULL,
   type Scheme,
-  SYM_NULL,
 } from '../../tpm-sim/wire/structures.ts';
+import { loadKeyedHash, loadObject, newTpm, run } from '../shared/engine.ts';
 
 const A = TPM_ALG;
 const EMPTY = Buffer.alloc(0);
@@ -34,34 +22,7 @@ const KEY_AUTH = Buffer.from('hmacpw');
 const HMAC_KEY_ATTRS =
   TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.userWithAuth | TPMA_OBJECT.sign;
 
-async function run<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password?: Buffer,
-): Promise<{ rc: number; out: ResponseOf<N> }> {
-  const spec = COMMANDS[name];
-  const sessions =
-    password === undefined
-      ? []
-      : [{ sessionHandle: TPM_RH.PW, nonce: EMPTY, attributes: 1, hmac: password }];
-  const cmd = buildCommand(
-    spec.cc,
-    handles,
-    sessions,
-    marshal(spec.params as Codec<ParamsOf<N>>, params),
-  );
-  const frame = readResponse(await tpm.execute(cmd), spec.responseHandles.length, sessions.length);
-  if (frame.rc !== 0) return { rc: frame.rc, out: undefined as never };
-  return { rc: 0, out: unmarshal(spec.response as Codec<ResponseOf<N>>, frame.params) };
-}
-
-async function started(): Promise<Tpm> {
-  const tpm = new Tpm({ maxTransientObjects: 16 });
-  await tpm.powerOn();
-  return tpm;
-}
+const started = () => newTpm({ maxTransientObjects: 16 });
 
 const NODE_HASH: Record<number, string> = {
   [A.SHA1]: 'sha1',
@@ -161,27 +122,13 @@ describe('TPM2_Hash', () => {
 });
 
 function keyedHash(tpm: Tpm, key: Buffer, opts: { scheme?: Scheme; attrs?: number } = {}): number {
+  const template = templates.hmacKey({ callerData: true });
   const publicArea: Public = {
-    type: A.KEYEDHASH,
-    nameAlg: A.SHA256,
-    objectAttributes: opts.attrs ?? HMAC_KEY_ATTRS,
-    authPolicy: EMPTY,
-    parameters: { scheme: opts.scheme ?? { scheme: A.HMAC, hashAlg: A.SHA256 } },
-    unique: createHash('sha256').update(key).digest(),
+    ...template,
+    objectAttributes: opts.attrs ?? template.objectAttributes,
+    parameters: opts.scheme ? { scheme: opts.scheme } : template.parameters,
   };
-  return tpm.loadTransient(
-    makeObject({
-      publicArea,
-      sensitive: {
-        sensitiveType: A.KEYEDHASH,
-        authValue: KEY_AUTH,
-        seedValue: EMPTY,
-        sensitive: key,
-      },
-      hierarchy: TPM_RH.OWNER,
-      parentQn: handleName(TPM_RH.OWNER),
-    }),
-  );
+  return loadKeyedHash(tpm, publicArea, key, KEY_AUTH);
 }
 
 describe('TPM2_HMAC', () => {
@@ -190,7 +137,7 @@ describe('TPM2_HMAC', () => {
     tpm = await started();
   });
   const mac = (handle: number, buffer: Buffer, hashAlg: number, password = KEY_AUTH) =>
-    run(tpm, 'HMAC', [handle], { buffer, hashAlg }, password);
+    run(tpm, 'HMAC', [handle], { buffer, hashAlg }, [password]);
 
   it("equals crypto.createHmac with the key's hash (hashAlg NULL or the same hash)", async () => {
     const key = randomBytes(32);
@@ -226,30 +173,18 @@ describe('TPM2_HMAC', () => {
   it('key checks: not keyedHash TPM_RC_TYPE (0x18A), restricted TPM_RC_ATTRIBUTES (0x182), no sign TPM_RC_KEY (0x19C)', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = privateKey.export({ format: 'jwk' });
-    const ecc = tpm.loadTransient(
-      makeObject({
-        publicArea: {
-          type: A.ECC,
-          nameAlg: A.SHA256,
-          objectAttributes: HMAC_KEY_ATTRS,
-          authPolicy: EMPTY,
-          parameters: {
-            symmetric: SYM_NULL,
-            scheme: { scheme: A.ECDSA, hashAlg: A.SHA256 },
-            curveID: TPM_ECC_CURVE.NIST_P256,
-            kdf: SCHEME_NULL,
-          },
-          unique: { x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') },
-        },
-        sensitive: {
-          sensitiveType: A.ECC,
-          authValue: KEY_AUTH,
-          seedValue: EMPTY,
-          sensitive: Buffer.from(jwk.d!, 'base64url'),
-        },
-        hierarchy: TPM_RH.OWNER,
-        parentQn: handleName(TPM_RH.OWNER),
-      }),
+    const ecc = loadObject(
+      tpm,
+      {
+        ...templates.eccSigningKey({ attributes: HMAC_KEY_ATTRS }),
+        unique: { x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') },
+      },
+      {
+        sensitiveType: A.ECC,
+        authValue: KEY_AUTH,
+        seedValue: EMPTY,
+        sensitive: Buffer.from(jwk.d!, 'base64url'),
+      },
     );
     expect((await mac(ecc, Buffer.from('x'), A.NULL)).rc).toBe(0x18a);
     const restricted = keyedHash(tpm, randomBytes(32), {
@@ -269,18 +204,18 @@ describe('TPM2_HMAC', () => {
     const da = keyedHash(fresh, randomBytes(32));
     const noDa = keyedHash(fresh, randomBytes(32), { attrs: HMAC_KEY_ATTRS | TPMA_OBJECT.noDA });
     const params = { buffer: Buffer.from('x'), hashAlg: A.NULL };
-    expect((await run(fresh, 'HMAC', [da], params, Buffer.from('nope'))).rc).toBe(0x98e);
-    expect((await run(fresh, 'HMAC', [noDa], params, Buffer.from('nope'))).rc).toBe(0x9a2);
+    expect((await run(fresh, 'HMAC', [da], params, [Buffer.from('nope')])).rc).toBe(0x98e);
+    expect((await run(fresh, 'HMAC', [noDa], params, [Buffer.from('nope')])).rc).toBe(0x9a2);
     // Trailing zeros of a password do not count (Part 1 §19.6.4.3).
     expect(
-      (await run(fresh, 'HMAC', [da], params, Buffer.concat([KEY_AUTH, Buffer.of(0, 0)]))).rc,
+      (await run(fresh, 'HMAC', [da], params, [Buffer.concat([KEY_AUTH, Buffer.of(0, 0)])])).rc,
     ).toBe(0);
   });
 
   it('needs an authorization session (TPM_RC_AUTH_MISSING, 0x125, without one)', async () => {
     const h = keyedHash(tpm, randomBytes(32));
-    expect((await run(tpm, 'HMAC', [h], { buffer: Buffer.from('x'), hashAlg: A.NULL })).rc).toBe(
-      0x125,
-    );
+    expect(
+      (await run(tpm, 'HMAC', [h], { buffer: Buffer.from('x'), hashAlg: A.NULL }, [])).rc,
+    ).toBe(0x125);
   });
 });

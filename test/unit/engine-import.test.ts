@@ -7,27 +7,18 @@ import {
   constants,
   createCipheriv,
   createECDH,
-  createHash,
-  createHmac,
   createPublicKey,
   publicEncrypt,
   randomBytes,
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { _dispatchInternals } from '../../tpm-sim/engine/dispatch.ts';
+import * as templates from '../../tpm-sim/client/templates.ts';
 import { unwrapDuplicate } from '../../tpm-sim/engine/duplication.ts';
 import { protectionKeys, readSensitive2B } from '../../tpm-sim/engine/storage.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
-import { marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import {
-  COMMANDS,
-  type CommandName,
-  type ParamsOf,
-  type ResponseOf,
-} from '../../tpm-sim/wire/commands.ts';
+import type { Tpm } from '../../tpm-sim/engine/tpm.ts';
+import { unmarshal } from '../../tpm-sim/wire/codec.ts';
 import { TPM_ALG, TPM_RH } from '../../tpm-sim/wire/constants.ts';
-import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
 import { TPM_RC } from '../../tpm-sim/wire/rc.ts';
 import {
   type EccPoint,
@@ -37,6 +28,18 @@ import {
   type SymDef,
   TPMT_PUBLIC,
 } from '../../tpm-sim/wire/structures.ts';
+import { newTpm, ok, rcOf } from '../shared/engine.ts';
+import {
+  hmac256,
+  label,
+  nameOf,
+  protectionKeysRef,
+  sha256,
+  tpm2b,
+  u16,
+  u32,
+  wrapRef,
+} from '../shared/formulas.ts';
 
 const vectors = JSON.parse(
   readFileSync(new URL('../vectors/swtpm-transcript.json', import.meta.url), 'utf8'),
@@ -46,81 +49,10 @@ const EMPTY = Buffer.alloc(0);
 const A = TPM_ALG;
 const OWNER = TPM_RH.OWNER;
 
-// ---- command helpers -----------------------------------------------------------------------
-
-async function run<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password: Buffer = EMPTY,
-): Promise<{ rc: number; handles: number[]; response?: ResponseOf<N> }> {
-  const spec = COMMANDS[name];
-  const authCount = spec.handles.filter((h) => h.auth !== undefined).length;
-  const sessions = new Array(authCount)
-    .fill(0)
-    .map(() => ({ sessionHandle: TPM_RH.PW, nonce: EMPTY, attributes: 1, hmac: password }));
-  const cmd = buildCommand(
-    spec.cc,
-    handles,
-    sessions,
-    marshal(spec.params as never, params as never),
-  );
-  _dispatchInternals.lastInternalError = undefined;
-  const rsp = await tpm.execute(cmd);
-  const rc = Buffer.from(rsp).readUInt32BE(6);
-  if (rc !== 0) {
-    expect(_dispatchInternals.lastInternalError).toBeUndefined();
-    return { rc, handles: [] };
-  }
-  const frame = readResponse(rsp, spec.responseHandles.length, sessions.length);
-  return {
-    rc,
-    handles: frame.handles,
-    response: unmarshal(spec.response as never, frame.params) as ResponseOf<N>,
-  };
-}
-
-async function ok<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password?: Buffer,
-) {
-  const r = await run(tpm, name, handles, params, password);
-  expect(r.rc.toString(16)).toBe('0');
-  return { handles: r.handles, response: r.response! };
-}
-
-const rcOf = async <N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password?: Buffer,
-) => (await run(tpm, name, handles, params, password)).rc;
-
 const AES128CFB: SymDef = { algorithm: A.AES, keyBits: 128, mode: A.CFB };
 
 function storageTemplate(type: number): Public {
-  return type === A.RSA
-    ? {
-        type: A.RSA,
-        nameAlg: A.SHA256,
-        objectAttributes: 0x00030072,
-        authPolicy: EMPTY,
-        parameters: { symmetric: AES128CFB, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
-        unique: EMPTY,
-      }
-    : {
-        type: A.ECC,
-        nameAlg: A.SHA256,
-        objectAttributes: 0x00030072,
-        authPolicy: EMPTY,
-        parameters: { symmetric: AES128CFB, scheme: SCHEME_NULL, curveID: 3, kdf: SCHEME_NULL },
-        unique: { x: EMPTY, y: EMPTY },
-      };
+  return type === A.RSA ? templates.rsaStoragePrimary() : templates.eccStoragePrimary();
 }
 
 async function primary(tpm: Tpm, type: number): Promise<{ handle: number; pub: Public }> {
@@ -130,36 +62,10 @@ async function primary(tpm: Tpm, type: number): Promise<{ handle: number; pub: P
     outsideInfo: EMPTY,
     creationPCR: [],
   });
-  return { handle: r.handles[0]!, pub: r.response.outPublic };
+  return { handle: r.handles[0]!, pub: r.out.outPublic };
 }
 
 // ---- the formulas, with node:crypto only ---------------------------------------------------
-
-const u16 = (v: number) => Buffer.from([v >> 8, v & 0xff]);
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
-};
-const tpm2b = (b: Buffer) => Buffer.concat([u16(b.length), b]);
-const sha256 = (...parts: Buffer[]) => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-const hmac256 = (key: Buffer, ...parts: Buffer[]) => {
-  const h = createHmac('sha256', key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-const label = (s: string) => Buffer.from(`${s}\0`, 'latin1');
-
-function kdfa(key: Buffer, lab: string, u: Buffer, v: Buffer, bits: number): Buffer {
-  const out: Buffer[] = [];
-  for (let i = 1; out.length * 256 < bits; i++)
-    out.push(hmac256(key, u32(i), label(lab), u, v, u32(bits)));
-  return Buffer.concat(out).subarray(0, bits / 8);
-}
 
 function kdfe(z: Buffer, lab: string, u: Buffer, v: Buffer): Buffer {
   return sha256(u32(1), z, label(lab), u, v);
@@ -174,8 +80,6 @@ function cfb(key: Buffer, data: Buffer): Buffer {
 function sens2B(type: number, authValue: Buffer, seedValue: Buffer, sensitive: Buffer): Buffer {
   return tpm2b(Buffer.concat([u16(type), tpm2b(authValue), tpm2b(seedValue), tpm2b(sensitive)]));
 }
-
-const nameOf = (pub: Public) => Buffer.concat([u16(A.SHA256), sha256(marshal(TPMT_PUBLIC, pub))]);
 
 interface Wrap {
   name: Buffer;
@@ -196,8 +100,9 @@ function duplicate(w: Wrap): Buffer {
     enc = cfb(w.innerKey, Buffer.concat([tpm2b(integrity), w.sens]));
   }
   if (!w.seed) return enc;
-  const dup = cfb(kdfa(w.seed, 'STORAGE', w.name, EMPTY, 128), enc);
-  const mac = hmac256(kdfa(w.seed, 'INTEGRITY', EMPTY, EMPTY, 256), dup, w.name);
+  const { symKey, hmacKey } = protectionKeysRef(w.seed, w.name);
+  const dup = cfb(symKey, enc);
+  const mac = hmac256(hmacKey, dup, w.name);
   return Buffer.concat([tpm2b(mac), dup]);
 }
 
@@ -233,11 +138,8 @@ function hmacKeyObject() {
   const key = randomBytes(32);
   const seedValue = randomBytes(32);
   const pub: Public = {
-    type: A.KEYEDHASH,
-    nameAlg: A.SHA256,
+    ...templates.hmacKey(),
     objectAttributes: 0x00040040, // sign | userWithAuth, duplicable
-    authPolicy: EMPTY,
-    parameters: { scheme: { scheme: A.HMAC, hashAlg: A.SHA256 } },
     unique: sha256(seedValue, key),
   };
   return {
@@ -264,17 +166,13 @@ function importParams(o: {
   };
 }
 
-async function newTpm(): Promise<Tpm> {
-  const tpm = new Tpm({ maxTransientObjects: 6 });
-  await tpm.powerOn();
-  return tpm;
-}
+const started = () => newTpm({ maxTransientObjects: 6 });
 
 // ---- tests ---------------------------------------------------------------------------------
 
 describe('Import under an RSA parent (inner and outer wrapper)', () => {
   it('imports an HMAC key, which then loads, and refuses bad integrity with 0x3DF', async () => {
-    const tpm = await newTpm();
+    const tpm = await started();
     const parent = await primary(tpm, A.RSA);
     const obj = hmacKeyObject();
     const seed = randomBytes(32);
@@ -288,10 +186,10 @@ describe('Import under an RSA parent (inner and outer wrapper)', () => {
       importParams({ pub: obj.pub, duplicate: dup, inSymSeed, innerKey }),
     );
     const loaded = await ok(tpm, 'Load', [parent.handle], {
-      inPrivate: imported.response.outPrivate,
+      inPrivate: imported.out.outPrivate,
       inPublic: obj.pub,
     });
-    expect(loaded.response.name).toEqual(obj.name);
+    expect(loaded.out.name).toEqual(obj.name);
     const sensitive = tpm.transientObject(loaded.handles[0]!)!.sensitive!;
     expect(sensitive.sensitive).toEqual(obj.key);
     expect(sensitive.authValue.toString()).toBe('hmacpw');
@@ -364,7 +262,7 @@ describe('Import under an RSA parent (inner and outer wrapper)', () => {
   });
 
   it('checks the attributes and the wrapper parameters first', async () => {
-    const tpm = await newTpm();
+    const tpm = await started();
     const parent = await primary(tpm, A.RSA);
     const obj = hmacKeyObject();
     const seed = randomBytes(32);
@@ -429,7 +327,7 @@ describe('Import under an RSA parent (inner and outer wrapper)', () => {
 
 describe('Import under an ECC parent (outer wrapper only)', () => {
   it('imports an ECC signing key made outside the TPM', async () => {
-    const tpm = await newTpm();
+    const tpm = await started();
     const parent = await primary(tpm, A.ECC);
     const key = createECDH('prime256v1');
     const q = key.generateKeys();
@@ -460,10 +358,10 @@ describe('Import under an ECC parent (outer wrapper only)', () => {
       importParams({ pub, duplicate: dup, inSymSeed }),
     );
     const loaded = await ok(tpm, 'Load', [parent.handle], {
-      inPrivate: imported.response.outPrivate,
+      inPrivate: imported.out.outPrivate,
       inPublic: pub,
     });
-    expect(loaded.response.name).toEqual(name);
+    expect(loaded.out.name).toEqual(name);
     expect(tpm.transientObject(loaded.handles[0]!)!.sensitive!.sensitive).toEqual(d);
 
     const bad = Buffer.from(dup);
@@ -495,7 +393,7 @@ describe('Import under an ECC parent (outer wrapper only)', () => {
   });
 
   it('imports the transcript parent with its known seed, and loads the swtpm-made child blob under it', async () => {
-    const tpm = await newTpm();
+    const tpm = await started();
     const top = await primary(tpm, A.ECC);
     const v5a = vectors['5a_import'];
     const v5b = vectors['5b_protected_storage'];
@@ -513,7 +411,7 @@ describe('Import under an ECC parent (outer wrapper only)', () => {
     );
     const parent = (
       await ok(tpm, 'Load', [top.handle], {
-        inPrivate: imported.response.outPrivate,
+        inPrivate: imported.out.outPrivate,
         inPublic: pub,
       })
     ).handles[0]!;
@@ -527,9 +425,9 @@ describe('Import under an ECC parent (outer wrapper only)', () => {
       'Load',
       [parent],
       { inPrivate: hex(v5b.tpm_outPrivate), inPublic: childPub },
-      pw,
+      [pw],
     );
-    expect(child.response.name).toEqual(hex(v5b.child_name));
+    expect(child.out.name).toEqual(hex(v5b.child_name));
 
     // A blob built here for a fixedTPM child of this duplicable parent: well formed, correctly
     // authenticated, and refused for its attributes (0x2C2).
@@ -537,48 +435,26 @@ describe('Import under an ECC parent (outer wrapper only)', () => {
     const seedValue = randomBytes(32);
     const data = Buffer.from('forged');
     const fixedPub: Public = {
-      type: A.KEYEDHASH,
-      nameAlg: A.SHA256,
+      ...templates.sealedData(),
       objectAttributes: 0x00000052,
-      authPolicy: EMPTY,
-      parameters: { scheme: SCHEME_NULL },
       unique: sha256(seedValue, data),
     };
     const fixedName = nameOf(fixedPub);
     const iv = randomBytes(16);
-    const symKey = kdfa(parentSeed, 'STORAGE', fixedName, EMPTY, 128);
-    const c = createCipheriv('aes-128-cfb', symKey, iv);
-    const enc = Buffer.concat([c.update(sens2B(A.KEYEDHASH, EMPTY, seedValue, data)), c.final()]);
-    const mac = hmac256(
-      kdfa(parentSeed, 'INTEGRITY', EMPTY, EMPTY, 256),
-      tpm2b(iv),
-      enc,
-      fixedName,
-    );
-    const blob = Buffer.concat([tpm2b(mac), tpm2b(iv), enc]);
-    expect(await rcOf(tpm, 'Load', [parent], { inPrivate: blob, inPublic: fixedPub }, pw)).toBe(
+    const sens = sens2B(A.KEYEDHASH, EMPTY, seedValue, data);
+    const blob = wrapRef(parentSeed, fixedName, sens, iv);
+    expect(await rcOf(tpm, 'Load', [parent], { inPrivate: blob, inPublic: fixedPub }, [pw])).toBe(
       0x2c2,
     );
     // The same object without fixedTPM/fixedParent loads.
     const freePub = { ...fixedPub, objectAttributes: 0x00000040 };
     const freeName = nameOf(freePub);
-    const c2 = createCipheriv('aes-128-cfb', kdfa(parentSeed, 'STORAGE', freeName, EMPTY, 128), iv);
-    const enc2 = Buffer.concat([
-      c2.update(sens2B(A.KEYEDHASH, EMPTY, seedValue, data)),
-      c2.final(),
-    ]);
-    const mac2 = hmac256(
-      kdfa(parentSeed, 'INTEGRITY', EMPTY, EMPTY, 256),
-      tpm2b(iv),
-      enc2,
-      freeName,
-    );
     const loaded = await ok(
       tpm,
       'Load',
       [parent],
-      { inPrivate: Buffer.concat([tpm2b(mac2), tpm2b(iv), enc2]), inPublic: freePub },
-      pw,
+      { inPrivate: wrapRef(parentSeed, freeName, sens, iv), inPublic: freePub },
+      [pw],
     );
     expect(tpm.transientObject(loaded.handles[0]!)!.sensitive!.sensitive).toEqual(data);
   });

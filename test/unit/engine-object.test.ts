@@ -2,21 +2,14 @@
  * Object commands driven through real command bytes: CreatePrimary, Create, Load, LoadExternal,
  * ReadPublic and HierarchyChangeAuth (TPM 2.0 Part 3 §12.1-12.4, §24.1, §24.8).
  */
-import { createECDH, createHash } from 'node:crypto';
+import { createECDH } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { _dispatchInternals } from '../../tpm-sim/engine/dispatch.ts';
+import * as templates from '../../tpm-sim/client/templates.ts';
 import { decodeState } from '../../tpm-sim/engine/persistent-state.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
 import { marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import {
-  COMMANDS,
-  type CommandName,
-  type ParamsOf,
-  type ResponseOf,
-} from '../../tpm-sim/wire/commands.ts';
+import { COMMANDS } from '../../tpm-sim/wire/commands.ts';
 import { TPM_ALG, TPM_RH, TPM_ST } from '../../tpm-sim/wire/constants.ts';
-import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
 import {
   type EccPoint,
   type Public,
@@ -25,171 +18,35 @@ import {
   TPMS_CREATION_DATA,
   TPMT_PUBLIC,
 } from '../../tpm-sim/wire/structures.ts';
+import { newTpm, ok, rcOf, run } from '../shared/engine.ts';
+import { nameOf, sha256, u32 } from '../shared/formulas.ts';
 
 // ---- helpers -------------------------------------------------------------------------------
 
 const EMPTY = Buffer.alloc(0);
 const A = TPM_ALG;
-
-interface Result<N extends CommandName> {
-  rc: number;
-  handles: number[];
-  response?: ResponseOf<N>;
-}
-
-/** Sends one command with a password session (empty password unless given) per auth handle. */
-async function run<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  passwords?: Buffer[],
-): Promise<Result<N>> {
-  const spec = COMMANDS[name];
-  const authCount = spec.handles.filter((h) => h.auth !== undefined).length;
-  const pws = passwords ?? new Array<Buffer>(authCount).fill(EMPTY);
-  const sessions = pws.map((hmac) => ({
-    sessionHandle: TPM_RH.PW,
-    nonce: EMPTY,
-    attributes: 1,
-    hmac,
-  }));
-  const cmd = buildCommand(
-    spec.cc,
-    handles,
-    sessions,
-    marshal(spec.params as never, params as never),
-  );
-  _dispatchInternals.lastInternalError = undefined;
-  const rsp = await tpm.execute(cmd);
-  const rc = Buffer.from(rsp).readUInt32BE(6);
-  if (rc !== 0) {
-    expect(_dispatchInternals.lastInternalError).toBeUndefined();
-    return { rc, handles: [] };
-  }
-  const frame = readResponse(rsp, spec.responseHandles.length, sessions.length);
-  return {
-    rc,
-    handles: frame.handles,
-    response: unmarshal(spec.response as never, frame.params) as ResponseOf<N>,
-  };
-}
-
-async function ok<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  passwords?: Buffer[],
-): Promise<{ handles: number[]; response: ResponseOf<N> }> {
-  const r = await run(tpm, name, handles, params, passwords);
-  expect(r.rc.toString(16)).toBe('0');
-  return { handles: r.handles, response: r.response! };
-}
-
-async function rcOf<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  passwords?: Buffer[],
-): Promise<number> {
-  return (await run(tpm, name, handles, params, passwords)).rc;
-}
-
 const AES128CFB = { algorithm: A.AES, keyBits: 128, mode: A.CFB };
-const EMPTY_POINT: EccPoint = { x: EMPTY, y: EMPTY };
 
-function eccStorage(attrs = 0x00030072, unique: EccPoint = EMPTY_POINT): Public {
-  return {
-    type: A.ECC,
-    nameAlg: A.SHA256,
-    objectAttributes: attrs,
-    authPolicy: EMPTY,
-    parameters: { symmetric: AES128CFB, scheme: SCHEME_NULL, curveID: 3, kdf: SCHEME_NULL },
-    unique,
-  };
+/** The storage primary of tpm2-tools (`-G ecc`), with other attributes or a caller's unique. */
+function eccStorage(
+  attrs = templates.STORAGE_ATTRIBUTES,
+  unique: EccPoint = { x: EMPTY, y: EMPTY },
+): Public {
+  return { ...templates.eccStoragePrimary(), objectAttributes: attrs, unique };
 }
 
-function rsaStorage(attrs = 0x00030072): Public {
-  return {
-    type: A.RSA,
-    nameAlg: A.SHA256,
-    objectAttributes: attrs,
-    authPolicy: EMPTY,
-    parameters: { symmetric: AES128CFB, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
-    unique: EMPTY,
-  };
-}
-
-function eccSigner(attrs = 0x00040072): Public {
-  return {
-    type: A.ECC,
-    nameAlg: A.SHA256,
-    objectAttributes: attrs,
-    authPolicy: EMPTY,
-    parameters: {
-      symmetric: SYM_NULL,
-      scheme: { scheme: A.ECDSA, hashAlg: A.SHA256 },
-      curveID: 3,
-      kdf: SCHEME_NULL,
-    },
-    unique: EMPTY_POINT,
-  };
-}
-
-function rsaDecrypter(keyBits = 2048): Public {
-  return {
-    type: A.RSA,
-    nameAlg: A.SHA256,
-    objectAttributes: 0x00020072,
-    authPolicy: EMPTY,
-    parameters: {
-      symmetric: SYM_NULL,
-      scheme: { scheme: A.OAEP, hashAlg: A.SHA256 },
-      keyBits,
-      exponent: 0,
-    },
-    unique: EMPTY,
-  };
+function rsaStorage(attrs = templates.STORAGE_ATTRIBUTES): Public {
+  return { ...templates.rsaStoragePrimary(), objectAttributes: attrs };
 }
 
 /** A sealed data object: fixedTPM|fixedParent|userWithAuth, no sensitiveDataOrigin. */
-function sealed(attrs = 0x00000052): Public {
-  return {
-    type: A.KEYEDHASH,
-    nameAlg: A.SHA256,
-    objectAttributes: attrs,
-    authPolicy: EMPTY,
-    parameters: { scheme: SCHEME_NULL },
-    unique: EMPTY,
-  };
+function sealed(attrs?: number): Public {
+  const template = templates.sealedData();
+  return { ...template, objectAttributes: attrs ?? template.objectAttributes };
 }
 
 function createParams(inPublic: Public, data: Buffer = EMPTY, userAuth: Buffer = EMPTY) {
   return { inSensitive: { userAuth, data }, inPublic, outsideInfo: EMPTY, creationPCR: [] };
-}
-
-const sha256 = (...parts: Buffer[]) => {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-
-function nameOf(pub: Public): Buffer {
-  return Buffer.concat([Buffer.from([0x00, 0x0b]), sha256(marshal(TPMT_PUBLIC, pub))]);
-}
-
-function u32(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
-}
-
-async function newTpm(options: ConstructorParameters<typeof Tpm>[0] = {}): Promise<Tpm> {
-  const tpm = new Tpm(options);
-  await tpm.powerOn();
-  return tpm;
 }
 
 const OWNER = TPM_RH.OWNER;
@@ -202,8 +59,8 @@ describe('CreatePrimary', () => {
     const a = await ok(tpm, 'CreatePrimary', [OWNER], createParams(eccStorage()));
     const b = await ok(tpm, 'CreatePrimary', [OWNER], createParams(eccStorage()));
     expect(a.handles[0]).not.toBe(b.handles[0]);
-    expect(b.response.name).toEqual(a.response.name);
-    expect(b.response.outPublic).toEqual(a.response.outPublic);
+    expect(b.out.name).toEqual(a.out.name);
+    expect(b.out.outPublic).toEqual(a.out.outPublic);
     // userAuth does not enter the derivation.
     const c = await ok(
       tpm,
@@ -211,7 +68,7 @@ describe('CreatePrimary', () => {
       [OWNER],
       createParams(eccStorage(), EMPTY, Buffer.from('pw')),
     );
-    expect(c.response.name).toEqual(a.response.name);
+    expect(c.out.name).toEqual(a.out.name);
     // A different unique, or different sensitive.data, is a different key.
     const unique = { x: Buffer.from('entropy'), y: EMPTY };
     const d = await ok(tpm, 'CreatePrimary', [OWNER], createParams(eccStorage(0x00030072, unique)));
@@ -221,17 +78,17 @@ describe('CreatePrimary', () => {
       [OWNER],
       createParams(eccStorage(), Buffer.from('salt')),
     );
-    const ux = (r: typeof a) => (r.response.outPublic.unique as EccPoint).x.toString('hex');
+    const ux = (r: typeof a) => (r.out.outPublic.unique as EccPoint).x.toString('hex');
     expect(new Set([ux(a), ux(d), ux(e)]).size).toBe(3);
     // Another hierarchy has another seed.
     const f = await ok(tpm, 'CreatePrimary', [TPM_RH.ENDORSEMENT], createParams(eccStorage()));
     expect(ux(f)).not.toBe(ux(a));
     // The returned Name is nameAlg || H(outPublic), and the key is on the curve with d.
-    expect(a.response.name).toEqual(nameOf(a.response.outPublic));
+    expect(a.out.name).toEqual(nameOf(a.out.outPublic));
     const obj = tpm.transientObject(a.handles[0]!)!;
     const ecdh = createECDH('prime256v1');
     ecdh.setPrivateKey(obj.sensitive!.sensitive);
-    const point = a.response.outPublic.unique as EccPoint;
+    const point = a.out.outPublic.unique as EccPoint;
     expect(ecdh.getPublicKey().subarray(1, 33)).toEqual(point.x);
     expect(obj.sensitive!.seedValue.length).toBe(32);
   });
@@ -240,8 +97,8 @@ describe('CreatePrimary', () => {
     const tpm = await newTpm();
     const a = await ok(tpm, 'CreatePrimary', [OWNER], createParams(rsaStorage()));
     const b = await ok(tpm, 'CreatePrimary', [OWNER], createParams(rsaStorage()));
-    expect(b.response.name).toEqual(a.response.name);
-    const n = a.response.outPublic.unique as Buffer;
+    expect(b.out.name).toEqual(a.out.name);
+    const n = a.out.outPublic.unique as Buffer;
     expect(n.length).toBe(256);
     const p = tpm.transientObject(a.handles[0]!)!.sensitive!.sensitive;
     expect(BigInt(`0x${n.toString('hex')}`) % BigInt(`0x${p.toString('hex')}`)).toBe(0n);
@@ -251,7 +108,7 @@ describe('CreatePrimary', () => {
       [OWNER],
       createParams(rsaStorage(), Buffer.from('other')),
     );
-    expect(c.response.outPublic.unique).not.toEqual(n);
+    expect(c.out.outPublic.unique).not.toEqual(n);
   });
 
   it('gives the same primary after a restart from saved state, in the NULL hierarchy a new one after reset', async () => {
@@ -272,19 +129,19 @@ describe('CreatePrimary', () => {
     expect(saved).toBeDefined();
     const tpm2 = await newTpm({ state: saved! });
     const b = await ok(tpm2, 'CreatePrimary', [OWNER], createParams(eccStorage()));
-    expect(b.response.name).toEqual(a.response.name);
+    expect(b.out.name).toEqual(a.out.name);
     const n2 = await ok(tpm2, 'CreatePrimary', [TPM_RH.NULL], createParams(eccStorage()));
-    expect(n2.response.name).not.toEqual(n1.response.name);
+    expect(n2.out.name).not.toEqual(n1.out.name);
     // NULL-hierarchy objects get NULL creation tickets.
-    expect(n2.response.creationTicket).toEqual({
+    expect(n2.out.creationTicket).toEqual({
       tag: TPM_ST.CREATION,
       hierarchy: TPM_RH.NULL,
       digest: EMPTY,
     });
     // A child made before the restart still loads under the re-created primary.
     const loaded = await ok(tpm2, 'Load', [b.handles[0]!], {
-      inPrivate: child.response.outPrivate,
-      inPublic: child.response.outPublic,
+      inPrivate: child.out.outPrivate,
+      inPublic: child.out.outPublic,
     });
     expect(tpm2.transientObject(loaded.handles[0]!)!.sensitive!.sensitive.toString()).toBe('kept');
   });
@@ -308,33 +165,31 @@ describe('CreatePrimary', () => {
     );
 
     // The public area: the same bytes up to unique, then 32-byte coordinates.
-    const mineBytes = marshal(TPMT_PUBLIC, mine.response.outPublic);
+    const mineBytes = marshal(TPMT_PUBLIC, mine.out.outPublic);
     const theirBytes = Buffer.from(t.outPublic_TPMT_PUBLIC, 'hex');
     expect(mineBytes.length).toBe(theirBytes.length);
     expect(mineBytes.subarray(0, 22)).toEqual(theirBytes.subarray(0, 22));
-    const mp = mine.response.outPublic.unique as EccPoint;
+    const mp = mine.out.outPublic.unique as EccPoint;
     expect([mp.x.length, mp.y.length]).toEqual([32, 32]);
     // Creation data carries nothing key-specific: byte-identical, and so is its hash.
-    expect(marshal(TPMS_CREATION_DATA, mine.response.creationData)).toEqual(
+    expect(marshal(TPMS_CREATION_DATA, mine.out.creationData)).toEqual(
       marshal(TPMS_CREATION_DATA, theirs.creationData),
     );
-    expect(mine.response.creationHash).toEqual(theirs.creationHash);
-    expect(mine.response.creationHash).toEqual(
-      sha256(marshal(TPMS_CREATION_DATA, theirs.creationData)),
-    );
-    expect(mine.response.creationTicket.tag).toBe(theirs.creationTicket.tag);
-    expect(mine.response.creationTicket.hierarchy).toBe(theirs.creationTicket.hierarchy);
-    expect(mine.response.name.length).toBe(theirs.name.length);
-    expect(mine.response.name).toEqual(nameOf(mine.response.outPublic));
+    expect(mine.out.creationHash).toEqual(theirs.creationHash);
+    expect(mine.out.creationHash).toEqual(sha256(marshal(TPMS_CREATION_DATA, theirs.creationData)));
+    expect(mine.out.creationTicket.tag).toBe(theirs.creationTicket.tag);
+    expect(mine.out.creationTicket.hierarchy).toBe(theirs.creationTicket.hierarchy);
+    expect(mine.out.name.length).toBe(theirs.name.length);
+    expect(mine.out.name).toEqual(nameOf(mine.out.outPublic));
     // swtpm's own public area gives swtpm's Name by the same formula.
     expect(nameOf(theirs.outPublic)).toEqual(Buffer.from(t.name, 'hex'));
 
     // ReadPublic: the QN of a primary is H(hierarchy handle || Name).
     const rp = await ok(tpm, 'ReadPublic', [mine.handles[0]!], {});
-    expect(rp.response.outPublic).toEqual(mine.response.outPublic);
-    expect(rp.response.name).toEqual(mine.response.name);
-    expect(rp.response.qualifiedName).toEqual(
-      Buffer.concat([Buffer.from([0, 0x0b]), sha256(u32(OWNER), mine.response.name)]),
+    expect(rp.out.outPublic).toEqual(mine.out.outPublic);
+    expect(rp.out.name).toEqual(mine.out.name);
+    expect(rp.out.qualifiedName).toEqual(
+      Buffer.concat([Buffer.from([0, 0x0b]), sha256(u32(OWNER), mine.out.name)]),
     );
     // The userAuth from inSensitive protects the key.
     expect(tpm.transientObject(mine.handles[0]!)!.sensitive!.authValue.toString()).toBe('primpw');
@@ -347,9 +202,9 @@ describe('CreatePrimary', () => {
       creationPCR: [{ hash: A.SHA256, pcrSelect: Buffer.from([0x03, 0, 0]) }],
     };
     const r = await ok(tpm, 'CreatePrimary', [OWNER], params);
-    expect(r.response.creationData.pcrDigest).toEqual(sha256(Buffer.alloc(32), Buffer.alloc(32)));
-    expect(r.response.creationData.locality).toBe(1);
-    expect(r.response.creationData.pcrSelect).toEqual(params.creationPCR);
+    expect(r.out.creationData.pcrDigest).toEqual(sha256(Buffer.alloc(32), Buffer.alloc(32)));
+    expect(r.out.creationData.locality).toBe(1);
+    expect(r.out.creationData.pcrSelect).toEqual(params.creationPCR);
   });
 
   it('refuses bad templates with the numbered response codes', async () => {
@@ -369,15 +224,17 @@ describe('CreatePrimary', () => {
     (noSym.parameters as { symmetric: unknown }).symmetric = SYM_NULL;
     expect(await cp(noSym)).toBe(0x2d6);
     // A restricted signing key needs a signing scheme: TPM_RC_SCHEME|P2.
-    const restrictedSigner = eccSigner(0x00050072);
+    const restrictedSigner = templates.eccSigningKey({ attributes: 0x00050072 });
     (restrictedSigner.parameters as { scheme: unknown }).scheme = SCHEME_NULL;
     expect(await cp(restrictedSigner)).toBe(0x2d2);
     // A signing key with a symmetric algorithm.
-    const signerWithSym = eccSigner();
+    const signerWithSym = templates.eccSigningKey();
     (signerWithSym.parameters as { symmetric: unknown }).symmetric = AES128CFB;
     expect(await cp(signerWithSym)).toBe(0x2d6);
     // An asymmetric key without sensitiveDataOrigin (caller-supplied private key).
-    expect(await cp(eccSigner(0x00040052), Buffer.from('d'))).toBe(0x2c2);
+    expect(await cp(templates.eccSigningKey({ attributes: 0x00040052 }), Buffer.from('d'))).toBe(
+      0x2c2,
+    );
     // Sealed data the TPM would have to invent.
     expect(await cp(sealed(0x00000072))).toBe(0x2c2);
     // Sealed data without data.
@@ -406,8 +263,8 @@ describe('Create and Load', () => {
       .handles[0]!;
     const parentObj = tpm.transientObject(parent)!;
     const cases: [Public, Buffer][] = [
-      [eccSigner(), EMPTY],
-      [rsaDecrypter(2048), EMPTY],
+      [templates.eccSigningKey(), EMPTY],
+      [templates.rsaDecryptKey(), EMPTY],
       [sealed(), Buffer.from('agent-secret-123')],
     ];
     for (const [template, data] of cases) {
@@ -417,7 +274,7 @@ describe('Create and Load', () => {
         [parent],
         createParams(template, data, Buffer.from('childpw')),
       );
-      const { outPublic, outPrivate, creationData } = created.response;
+      const { outPublic, outPrivate, creationData } = created.out;
       expect(creationData.parentNameAlg).toBe(A.SHA256);
       expect(creationData.parentName).toEqual(parentObj.name);
       expect(creationData.parentQualifiedName).toEqual(parentObj.qualifiedName);
@@ -428,7 +285,7 @@ describe('Create and Load', () => {
         inPrivate: outPrivate,
         inPublic: outPublic,
       });
-      expect(loaded.response.name).toEqual(nameOf(outPublic));
+      expect(loaded.out.name).toEqual(nameOf(outPublic));
       const obj = tpm.transientObject(loaded.handles[0]!)!;
       expect(obj.sensitive!.authValue.toString()).toBe('childpw');
       // Non-parent asymmetric keys keep no seedValue; symmetric objects do.
@@ -438,11 +295,8 @@ describe('Create and Load', () => {
         expect(outPublic.unique).toEqual(sha256(obj.sensitive!.seedValue, data));
       }
       const rp = await ok(tpm, 'ReadPublic', [loaded.handles[0]!], {});
-      expect(rp.response.qualifiedName).toEqual(
-        Buffer.concat([
-          Buffer.from([0, 0x0b]),
-          sha256(parentObj.qualifiedName, loaded.response.name),
-        ]),
+      expect(rp.out.qualifiedName).toEqual(
+        Buffer.concat([Buffer.from([0, 0x0b]), sha256(parentObj.qualifiedName, loaded.out.name)]),
       );
       await ok(tpm, 'FlushContext', [], { flushHandle: loaded.handles[0]! });
     }
@@ -458,7 +312,7 @@ describe('Create and Load', () => {
       [parent],
       createParams(sealed(), Buffer.from('s3cret')),
     );
-    const { outPrivate, outPublic } = created.response;
+    const { outPrivate, outPublic } = created.out;
     // A flipped bit in the HMAC, the IV or the ciphertext: TPM_RC_INTEGRITY|P1.
     for (const at of [5, 36, 40, outPrivate.length - 1]) {
       const bad = Buffer.from(outPrivate);
@@ -498,11 +352,11 @@ describe('Create and Load', () => {
     const primary = (await ok(tpm, 'CreatePrimary', [OWNER], createParams(eccStorage())))
       .handles[0]!;
     // A signing key is no parent: TPM_RC_TYPE on handle 1.
-    const signer = await ok(tpm, 'Create', [primary], createParams(eccSigner()));
+    const signer = await ok(tpm, 'Create', [primary], createParams(templates.eccSigningKey()));
     const signerHandle = (
       await ok(tpm, 'Load', [primary], {
-        inPrivate: signer.response.outPrivate,
-        inPublic: signer.response.outPublic,
+        inPrivate: signer.out.outPrivate,
+        inPublic: signer.out.outPublic,
       })
     ).handles[0]!;
     expect(
@@ -510,8 +364,8 @@ describe('Create and Load', () => {
     ).toBe(0x18a);
     expect(
       await rcOf(tpm, 'Load', [signerHandle], {
-        inPrivate: signer.response.outPrivate,
-        inPublic: signer.response.outPublic,
+        inPrivate: signer.out.outPrivate,
+        inPublic: signer.out.outPublic,
       }),
     ).toBe(0x18a);
 
@@ -531,16 +385,21 @@ describe('Create and Load', () => {
     };
     expect(await rcOf(tpm, 'Create', [primary], createParams(aes256))).toBe(0x2d6);
     // Caller data for a TPM-generated object.
-    expect(await rcOf(tpm, 'Create', [primary], createParams(eccSigner(), Buffer.from('d')))).toBe(
-      0x2c2,
-    );
+    expect(
+      await rcOf(
+        tpm,
+        'Create',
+        [primary],
+        createParams(templates.eccSigningKey(), Buffer.from('d')),
+      ),
+    ).toBe(0x2c2);
 
     // A duplicable storage parent (fixedTPM and fixedParent clear) ...
     const dupParent = await ok(tpm, 'Create', [primary], createParams(eccStorage(0x00030060)));
     const dupHandle = (
       await ok(tpm, 'Load', [primary], {
-        inPrivate: dupParent.response.outPrivate,
-        inPublic: dupParent.response.outPublic,
+        inPrivate: dupParent.out.outPrivate,
+        inPublic: dupParent.out.outPublic,
       })
     ).handles[0]!;
     // ... cannot have a fixedTPM child (Part 1 §27.2.2): 0x2C2.
@@ -554,8 +413,8 @@ describe('Create and Load', () => {
       createParams(sealed(0x00000050), Buffer.from('x')),
     );
     await ok(tpm, 'Load', [dupHandle], {
-      inPrivate: child.response.outPrivate,
-      inPublic: child.response.outPublic,
+      inPrivate: child.out.outPrivate,
+      inPublic: child.out.outPublic,
     });
   });
 
@@ -579,13 +438,13 @@ describe('Create and Load', () => {
       createParams(sealed(), Buffer.from('x')),
     );
     await ok(tpm, 'Load', [handles[0]!], {
-      inPrivate: created.response.outPrivate,
-      inPublic: created.response.outPublic,
+      inPrivate: created.out.outPrivate,
+      inPublic: created.out.outPublic,
     });
     expect(
       await rcOf(tpm, 'Load', [handles[0]!], {
-        inPrivate: created.response.outPrivate,
-        inPublic: created.response.outPublic,
+        inPrivate: created.out.outPrivate,
+        inPublic: created.out.outPublic,
       }),
     ).toBe(0x902);
   });
@@ -614,7 +473,7 @@ describe('Create and Load', () => {
       0x1c7,
     );
     const made = await ok(tpm, 'Create', [primary], createParams(aes, Buffer.alloc(16, 1)));
-    expect(made.response.outPublic.unique).toHaveLength(32);
+    expect(made.out.outPublic.unique).toHaveLength(32);
     // TPM-generated symmetric keys need sensitiveDataOrigin and no data.
     await ok(tpm, 'Create', [primary], createParams({ ...aes, objectAttributes: 0x00020072 }));
   });
@@ -628,7 +487,7 @@ describe('LoadExternal', () => {
     const ecdh = createECDH('prime256v1');
     const pubPoint = ecdh.generateKeys();
     const pubOnly: Public = {
-      ...eccSigner(0x00040040),
+      ...templates.eccSigningKey({ attributes: 0x00040040 }),
       unique: { x: pubPoint.subarray(1, 33), y: pubPoint.subarray(33) },
     };
     const a = await ok(tpm, 'LoadExternal', [], {
@@ -636,9 +495,9 @@ describe('LoadExternal', () => {
       inPublic: pubOnly,
       hierarchy: OWNER,
     });
-    expect(a.response.name).toEqual(nameOf(pubOnly));
+    expect(a.out.name).toEqual(nameOf(pubOnly));
     const rp = await ok(tpm, 'ReadPublic', [a.handles[0]!], {});
-    expect(rp.response.qualifiedName).toEqual(a.response.name);
+    expect(rp.out.qualifiedName).toEqual(a.out.name);
     await ok(tpm, 'FlushContext', [], { flushHandle: a.handles[0]! });
 
     // A point off the curve: TPM_RC_ECC_POINT|P2.

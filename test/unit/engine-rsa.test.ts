@@ -9,17 +9,10 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import * as templates from '../../tpm-sim/client/templates.ts';
 import { handleName, makeObject } from '../../tpm-sim/engine/objects.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
-import { type Codec, marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import {
-  COMMANDS,
-  type CommandName,
-  type ParamsOf,
-  type ResponseOf,
-} from '../../tpm-sim/wire/commands.ts';
+import type { Tpm } from '../../tpm-sim/engine/tpm.ts';
 import { TPM_ALG, TPM_ECC_CURVE, TPM_RH, TPMA_OBJECT } from '../../tpm-sim/wire/constants.ts';
-import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
 import {
   type Public,
   SCHEME_NULL,
@@ -27,6 +20,7 @@ import {
   type Sensitive,
   SYM_NULL,
 } from '../../tpm-sim/wire/structures.ts';
+import { loadObject, newTpm, run } from '../shared/engine.ts';
 
 const A = TPM_ALG;
 const EMPTY = Buffer.alloc(0);
@@ -40,29 +34,6 @@ const DECRYPT_KEY =
 const OAEP_SHA1: Scheme = { scheme: A.OAEP, hashAlg: A.SHA1 };
 const OAEP_SHA256: Scheme = { scheme: A.OAEP, hashAlg: A.SHA256 };
 const RSAES: Scheme = { scheme: A.RSAES, hashAlg: A.NULL };
-
-async function run<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password?: Buffer,
-): Promise<{ rc: number; out: ResponseOf<N> }> {
-  const spec = COMMANDS[name];
-  const sessions =
-    password === undefined
-      ? []
-      : [{ sessionHandle: TPM_RH.PW, nonce: EMPTY, attributes: 1, hmac: password }];
-  const cmd = buildCommand(
-    spec.cc,
-    handles,
-    sessions,
-    marshal(spec.params as Codec<ParamsOf<N>>, params),
-  );
-  const frame = readResponse(await tpm.execute(cmd), spec.responseHandles.length, sessions.length);
-  if (frame.rc !== 0) return { rc: frame.rc, out: undefined as never };
-  return { rc: 0, out: unmarshal(spec.response as Codec<ResponseOf<N>>, frame.params) };
-}
 
 interface Loaded {
   handle: number;
@@ -78,17 +49,11 @@ function rsaKey(
   tpm: Tpm,
   opts: { scheme?: Scheme; attrs?: number; publicOnly?: boolean; keyAuth?: Buffer } = {},
 ): Loaded {
+  const template = templates.rsaDecryptKey({ scheme: A.NULL });
   const publicArea: Public = {
-    type: A.RSA,
-    nameAlg: A.SHA256,
-    objectAttributes: opts.attrs ?? DECRYPT_KEY,
-    authPolicy: EMPTY,
-    parameters: {
-      symmetric: SYM_NULL,
-      scheme: opts.scheme ?? SCHEME_NULL,
-      keyBits: 2048,
-      exponent: 0,
-    },
+    ...template,
+    objectAttributes: opts.attrs ?? template.objectAttributes,
+    parameters: { ...template.parameters, scheme: opts.scheme ?? SCHEME_NULL },
     unique: Buffer.from(JWK.n!, 'base64url'),
   };
   const sensitive: Sensitive = {
@@ -106,11 +71,7 @@ function rsaKey(
   return { handle: tpm.loadTransient(obj), pub: PAIR.publicKey, priv: PAIR.privateKey };
 }
 
-async function started(): Promise<Tpm> {
-  const tpm = new Tpm({ maxTransientObjects: 16 });
-  await tpm.powerOn();
-  return tpm;
-}
+const started = () => newTpm({ maxTransientObjects: 16 });
 
 describe('TPM2_RSA_Encrypt and TPM2_RSA_Decrypt with node:crypto on the other side', () => {
   let tpm: Tpm;
@@ -128,7 +89,7 @@ describe('TPM2_RSA_Encrypt and TPM2_RSA_Decrypt with node:crypto on the other si
     inScheme: Scheme,
     label = EMPTY,
     password = KEY_AUTH,
-  ) => run(tpm, 'RSA_Decrypt', [handle], { cipherText, inScheme, label }, password);
+  ) => run(tpm, 'RSA_Decrypt', [handle], { cipherText, inScheme, label }, [password]);
 
   it('RSA_Encrypt OAEP-SHA1 without a label -> privateDecrypt', async () => {
     const msg = randomBytes(40);
@@ -237,30 +198,27 @@ describe('TPM2_RSA_Encrypt and TPM2_RSA_Decrypt with node:crypto on the other si
   it('key checks: not RSA TPM_RC_KEY (0x19C); no decrypt, or restricted for Decrypt, TPM_RC_ATTRIBUTES (0x182)', async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = privateKey.export({ format: 'jwk' });
-    const ecc = tpm.loadTransient(
-      makeObject({
-        publicArea: {
-          type: A.ECC,
-          nameAlg: A.SHA256,
-          objectAttributes: DECRYPT_KEY,
-          authPolicy: EMPTY,
-          parameters: {
-            symmetric: SYM_NULL,
-            scheme: SCHEME_NULL,
-            curveID: TPM_ECC_CURVE.NIST_P256,
-            kdf: SCHEME_NULL,
-          },
-          unique: { x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') },
+    const ecc = loadObject(
+      tpm,
+      {
+        type: A.ECC,
+        nameAlg: A.SHA256,
+        objectAttributes: DECRYPT_KEY,
+        authPolicy: EMPTY,
+        parameters: {
+          symmetric: SYM_NULL,
+          scheme: SCHEME_NULL,
+          curveID: TPM_ECC_CURVE.NIST_P256,
+          kdf: SCHEME_NULL,
         },
-        sensitive: {
-          sensitiveType: A.ECC,
-          authValue: KEY_AUTH,
-          seedValue: EMPTY,
-          sensitive: Buffer.from(jwk.d!, 'base64url'),
-        },
-        hierarchy: TPM_RH.OWNER,
-        parentQn: handleName(TPM_RH.OWNER),
-      }),
+        unique: { x: Buffer.from(jwk.x!, 'base64url'), y: Buffer.from(jwk.y!, 'base64url') },
+      },
+      {
+        sensitiveType: A.ECC,
+        authValue: KEY_AUTH,
+        seedValue: EMPTY,
+        sensitive: Buffer.from(jwk.d!, 'base64url'),
+      },
     );
     expect((await encrypt(ecc, Buffer.from('x'), OAEP_SHA256)).rc).toBe(0x19c);
     expect((await decrypt(ecc, randomBytes(256), OAEP_SHA256)).rc).toBe(0x19c);
@@ -293,12 +251,12 @@ describe('TPM2_RSA_Encrypt and TPM2_RSA_Decrypt with node:crypto on the other si
     const noDa = rsaKey(fresh, { attrs: DECRYPT_KEY | TPMA_OBJECT.noDA });
     const c = publicEncrypt({ key: PAIR.publicKey, oaepHash: 'sha256' }, Buffer.from('x'));
     const params = { cipherText: c, inScheme: OAEP_SHA256, label: EMPTY };
-    expect((await run(fresh, 'RSA_Decrypt', [da.handle], params, Buffer.from('bad'))).rc).toBe(
+    expect((await run(fresh, 'RSA_Decrypt', [da.handle], params, [Buffer.from('bad')])).rc).toBe(
       0x98e,
     );
-    expect((await run(fresh, 'RSA_Decrypt', [noDa.handle], params, Buffer.from('bad'))).rc).toBe(
+    expect((await run(fresh, 'RSA_Decrypt', [noDa.handle], params, [Buffer.from('bad')])).rc).toBe(
       0x9a2,
     );
-    expect((await run(fresh, 'RSA_Decrypt', [da.handle], params, KEY_AUTH)).rc).toBe(0);
+    expect((await run(fresh, 'RSA_Decrypt', [da.handle], params, [KEY_AUTH])).rc).toBe(0);
   });
 });

@@ -13,15 +13,8 @@ import {
 } from 'node:crypto';
 import { p256 } from '@noble/curves/nist.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { handleName, makeObject } from '../../tpm-sim/engine/objects.ts';
-import { Tpm } from '../../tpm-sim/engine/tpm.ts';
-import { type Codec, marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import {
-  COMMANDS,
-  type CommandName,
-  type ParamsOf,
-  type ResponseOf,
-} from '../../tpm-sim/wire/commands.ts';
+import * as templates from '../../tpm-sim/client/templates.ts';
+import type { Tpm } from '../../tpm-sim/engine/tpm.ts';
 import {
   TPM_ALG,
   TPM_ECC_CURVE,
@@ -29,7 +22,6 @@ import {
   TPM_ST,
   TPMA_OBJECT,
 } from '../../tpm-sim/wire/constants.ts';
-import { buildCommand, readResponse } from '../../tpm-sim/wire/frame.ts';
 import {
   type Ha,
   nullTicket,
@@ -40,8 +32,9 @@ import {
   type Signature,
   type SignatureEcc,
   type SignatureRsa,
-  SYM_NULL,
 } from '../../tpm-sim/wire/structures.ts';
+import { loadKeyedHash, loadObject, newTpm, run } from '../shared/engine.ts';
+import { sha256 } from '../shared/formulas.ts';
 
 const A = TPM_ALG;
 const EMPTY = Buffer.alloc(0);
@@ -53,46 +46,7 @@ const SIGN_KEY =
   TPMA_OBJECT.sign;
 const KEY_AUTH = Buffer.from('keypw');
 
-// ---- driving the TPM with command bytes ----
-
-interface Result<N extends CommandName> {
-  rc: number;
-  out: ResponseOf<N>;
-  handles: number[];
-}
-
-async function run<N extends CommandName>(
-  tpm: Tpm,
-  name: N,
-  handles: number[],
-  params: ParamsOf<N>,
-  password?: Buffer,
-): Promise<Result<N>> {
-  const spec = COMMANDS[name];
-  const sessions =
-    password === undefined
-      ? []
-      : [{ sessionHandle: TPM_RH.PW, nonce: EMPTY, attributes: 1, hmac: password }];
-  const cmd = buildCommand(
-    spec.cc,
-    handles,
-    sessions,
-    marshal(spec.params as Codec<ParamsOf<N>>, params),
-  );
-  const frame = readResponse(await tpm.execute(cmd), spec.responseHandles.length, sessions.length);
-  if (frame.rc !== 0) return { rc: frame.rc, out: undefined as never, handles: [] };
-  return {
-    rc: 0,
-    out: unmarshal(spec.response as Codec<ResponseOf<N>>, frame.params),
-    handles: frame.handles,
-  };
-}
-
-async function started(): Promise<Tpm> {
-  const tpm = new Tpm({ maxTransientObjects: 32 });
-  await tpm.powerOn();
-  return tpm;
-}
+const started = () => newTpm({ maxTransientObjects: 32 });
 
 function jwkBytes(v: string | undefined): Buffer {
   if (v === undefined) throw new Error('missing JWK field');
@@ -105,22 +59,6 @@ interface Loaded {
   handle: number;
   pub: KeyObject;
   priv: KeyObject;
-}
-
-function load(
-  tpm: Tpm,
-  publicArea: Public,
-  sensitive: Sensitive | undefined,
-  hierarchy: number = TPM_RH.OWNER,
-): number {
-  return tpm.loadTransient(
-    makeObject({
-      publicArea,
-      hierarchy,
-      parentQn: handleName(hierarchy),
-      ...(sensitive ? { sensitive } : {}),
-    }),
-  );
 }
 
 function eccKey(
@@ -136,16 +74,13 @@ function eccKey(
   const curve = opts.curve ?? 'P-256';
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: curve });
   const jwk = privateKey.export({ format: 'jwk' });
+  const template = templates.eccSigningKey({ attributes: opts.attrs });
   const publicArea: Public = {
-    type: A.ECC,
-    nameAlg: A.SHA256,
-    objectAttributes: opts.attrs ?? SIGN_KEY,
-    authPolicy: EMPTY,
+    ...template,
     parameters: {
-      symmetric: SYM_NULL,
+      ...template.parameters,
       scheme: opts.scheme ?? { scheme: A.ECDSA, hashAlg: curve === 'P-256' ? A.SHA256 : A.SHA384 },
       curveID: curve === 'P-256' ? TPM_ECC_CURVE.NIST_P256 : TPM_ECC_CURVE.NIST_P384,
-      kdf: SCHEME_NULL,
     },
     unique: { x: jwkBytes(jwk.x), y: jwkBytes(jwk.y) },
   };
@@ -155,24 +90,22 @@ function eccKey(
     seedValue: EMPTY,
     sensitive: jwkBytes(jwk.d),
   };
-  const handle = load(tpm, publicArea, opts.publicOnly ? undefined : sensitive, opts.hierarchy);
+  const handle = loadObject(
+    tpm,
+    publicArea,
+    opts.publicOnly ? undefined : sensitive,
+    opts.hierarchy,
+  );
   return { handle, pub: publicKey, priv: privateKey };
 }
 
 function rsaKey(tpm: Tpm, opts: { scheme?: Scheme; attrs?: number } = {}): Loaded {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' });
+  const template = templates.rsaSigningKey({ scheme: A.NULL, attributes: opts.attrs });
   const publicArea: Public = {
-    type: A.RSA,
-    nameAlg: A.SHA256,
-    objectAttributes: opts.attrs ?? SIGN_KEY,
-    authPolicy: EMPTY,
-    parameters: {
-      symmetric: SYM_NULL,
-      scheme: opts.scheme ?? SCHEME_NULL,
-      keyBits: 2048,
-      exponent: 0,
-    },
+    ...template,
+    parameters: { ...template.parameters, scheme: opts.scheme ?? SCHEME_NULL },
     unique: jwkBytes(jwk.n),
   };
   const sensitive: Sensitive = {
@@ -181,7 +114,7 @@ function rsaKey(tpm: Tpm, opts: { scheme?: Scheme; attrs?: number } = {}): Loade
     seedValue: EMPTY,
     sensitive: jwkBytes(jwk.p),
   };
-  return { handle: load(tpm, publicArea, sensitive), pub: publicKey, priv: privateKey };
+  return { handle: loadObject(tpm, publicArea, sensitive), pub: publicKey, priv: privateKey };
 }
 
 function hmacKey(
@@ -189,23 +122,9 @@ function hmacKey(
   key: Buffer,
   scheme: Scheme = { scheme: A.HMAC, hashAlg: A.SHA256 },
 ): number {
-  const publicArea: Public = {
-    type: A.KEYEDHASH,
-    nameAlg: A.SHA256,
-    objectAttributes: SIGN_KEY,
-    authPolicy: EMPTY,
-    parameters: { scheme },
-    unique: createHash('sha256').update(key).digest(),
-  };
-  return load(tpm, publicArea, {
-    sensitiveType: A.KEYEDHASH,
-    authValue: KEY_AUTH,
-    seedValue: EMPTY,
-    sensitive: key,
-  });
+  return loadKeyedHash(tpm, { ...templates.hmacKey(), parameters: { scheme } }, key, KEY_AUTH);
 }
 
-const sha256 = (m: Buffer) => createHash('sha256').update(m).digest();
 const NULL_SCHEME = SCHEME_NULL;
 const NO_TICKET = nullTicket(TPM_ST.HASHCHECK);
 
@@ -216,7 +135,7 @@ function sign(
   inScheme: Scheme = NULL_SCHEME,
   validation = NO_TICKET,
 ) {
-  return run(tpm, 'Sign', [handle], { digest, inScheme, validation }, KEY_AUTH);
+  return run(tpm, 'Sign', [handle], { digest, inScheme, validation }, [KEY_AUTH]);
 }
 
 function ecdsaRS(sig: Signature): Buffer {
@@ -393,15 +312,17 @@ describe('TPM2_Sign: the checks of Part 3 §20.2', () => {
     const da = eccKey(fresh);
     const noDa = eccKey(fresh, { attrs: SIGN_KEY | TPMA_OBJECT.noDA });
     const params = { digest, inScheme: NULL_SCHEME, validation: NO_TICKET };
-    expect((await run(fresh, 'Sign', [da.handle], params, Buffer.from('wrong'))).rc).toBe(0x98e);
-    expect((await run(fresh, 'Sign', [noDa.handle], params, Buffer.from('wrong'))).rc).toBe(0x9a2);
-    expect((await run(fresh, 'Sign', [noDa.handle], params, KEY_AUTH)).rc).toBe(0);
+    expect((await run(fresh, 'Sign', [da.handle], params, [Buffer.from('wrong')])).rc).toBe(0x98e);
+    expect((await run(fresh, 'Sign', [noDa.handle], params, [Buffer.from('wrong')])).rc).toBe(
+      0x9a2,
+    );
+    expect((await run(fresh, 'Sign', [noDa.handle], params, [KEY_AUTH])).rc).toBe(0);
   });
 
   it('a public-only key cannot sign (TPM_RC_AUTH_UNAVAILABLE, 0x12F)', async () => {
     const k = eccKey(tpm, { publicOnly: true, hierarchy: TPM_RH.NULL });
     const params = { digest, inScheme: NULL_SCHEME, validation: NO_TICKET };
-    expect((await run(tpm, 'Sign', [k.handle], params, EMPTY)).rc).toBe(0x12f);
+    expect((await run(tpm, 'Sign', [k.handle], params, [EMPTY])).rc).toBe(0x12f);
   });
 });
 
@@ -619,30 +540,17 @@ describe('TPM2_VerifySignature (Part 3 §20.1)', () => {
 describe('with objects made by the TPM itself (CreatePrimary, LoadExternal)', () => {
   it('tpm2_sign flow: CreatePrimary(ECDSA P-256) -> Hash -> Sign -> VerifySignature, checked by node:crypto', async () => {
     const tpm = await started();
-    const template: Public = {
-      type: A.ECC,
-      nameAlg: A.SHA256,
-      objectAttributes: SIGN_KEY,
-      authPolicy: EMPTY,
-      parameters: {
-        symmetric: SYM_NULL,
-        scheme: { scheme: A.ECDSA, hashAlg: A.SHA256 },
-        curveID: TPM_ECC_CURVE.NIST_P256,
-        kdf: SCHEME_NULL,
-      },
-      unique: { x: EMPTY, y: EMPTY },
-    };
     const created = await run(
       tpm,
       'CreatePrimary',
       [TPM_RH.OWNER],
       {
         inSensitive: { userAuth: KEY_AUTH, data: EMPTY },
-        inPublic: template,
+        inPublic: templates.eccSigningKey(),
         outsideInfo: EMPTY,
         creationPCR: [],
       },
-      EMPTY,
+      [EMPTY],
     );
     expect(created.rc).toBe(0);
     const handle = created.handles[0]!;

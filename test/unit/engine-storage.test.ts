@@ -23,6 +23,8 @@ import { unmarshal } from '../../tpm-sim/wire/codec.ts';
 import { TPM_ALG, TPM_RH } from '../../tpm-sim/wire/constants.ts';
 import { TPM_RC } from '../../tpm-sim/wire/rc.ts';
 import { type Public, type Sensitive, TPMT_PUBLIC } from '../../tpm-sim/wire/structures.ts';
+import { hmac256, protectionKeysRef, tpm2b, u16, u32, wrapRef } from '../shared/formulas.ts';
+import { thrownRc } from '../shared/rc.ts';
 
 const vectors = JSON.parse(
   readFileSync(new URL('../vectors/swtpm-transcript.json', import.meta.url), 'utf8'),
@@ -31,71 +33,19 @@ const hex = (s: string) => Buffer.from(s, 'hex');
 
 // ---- the formulas, written out with node:crypto only ---------------------------------------
 
-const u32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0, 0);
-  return b;
-};
-const u16 = (v: number) => {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(v, 0);
-  return b;
-};
-const tpm2b = (b: Buffer) => Buffer.concat([u16(b.length), b]);
-
-function kdfaRef(key: Buffer, label: string, u: Buffer, v: Buffer, bits: number): Buffer {
-  const blocks: Buffer[] = [];
-  for (let i = 1; blocks.length * 32 * 8 < bits; i++) {
-    blocks.push(
-      createHmac('sha256', key)
-        .update(u32(i))
-        .update(Buffer.from(`${label}\0`, 'latin1'))
-        .update(u)
-        .update(v)
-        .update(u32(bits))
-        .digest(),
-    );
-  }
-  return Buffer.concat(blocks).subarray(0, bits / 8);
-}
-
-const hmacRef = (key: Buffer, ...parts: Buffer[]) => {
-  const h = createHmac('sha256', key);
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-
-/** The storage blob of Part 1 §22 for a SHA-256 / AES-128 parent. */
-function wrapRef(seed: Buffer, name: Buffer, sens2B: Buffer, iv: Buffer): Buffer {
-  const symKey = kdfaRef(seed, 'STORAGE', name, Buffer.alloc(0), 128);
-  const hmacKey = kdfaRef(seed, 'INTEGRITY', Buffer.alloc(0), Buffer.alloc(0), 256);
-  const c = createCipheriv('aes-128-cfb', symKey, iv);
-  const enc = Buffer.concat([c.update(sens2B), c.final()]);
-  const ivField = tpm2b(iv);
-  return Buffer.concat([tpm2b(hmacRef(hmacKey, ivField, enc, name)), ivField, enc]);
-}
-
+/** The inverse of wrapRef: checks the HMAC and returns the decrypted TPM2B_SENSITIVE. */
 function unwrapRef(seed: Buffer, name: Buffer, blob: Buffer): Buffer {
-  const symKey = kdfaRef(seed, 'STORAGE', name, Buffer.alloc(0), 128);
-  const hmacKey = kdfaRef(seed, 'INTEGRITY', Buffer.alloc(0), Buffer.alloc(0), 256);
+  const { symKey, hmacKey } = protectionKeysRef(seed, name);
   const macLen = blob.readUInt16BE(0);
   const mac = blob.subarray(2, 2 + macLen);
   const rest = blob.subarray(2 + macLen);
-  expect(hmacRef(hmacKey, rest, name)).toEqual(mac);
+  expect(hmac256(hmacKey, rest, name)).toEqual(mac);
   const iv = rest.subarray(2, 2 + rest.readUInt16BE(0));
   const d = createDecipheriv('aes-128-cfb', symKey, iv);
   return Buffer.concat([d.update(rest.subarray(2 + iv.length)), d.final()]);
 }
 
-function rcOf(fn: () => unknown): number {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof RcError) return err.rc;
-    throw err;
-  }
-  return 0;
-}
+const rcOf = (fn: () => unknown) => thrownRc(RcError, fn);
 
 // ---- the parent and child of the swtpm transcript ------------------------------------------
 
@@ -210,11 +160,10 @@ describe('wrapPrivate / unwrapPrivate', () => {
     );
     expect(rcOf(() => unwrapPrivate(parent, name, wrongSize, 1))).toBe(TPM_RC.SENSITIVE);
     // IV of 8 bytes, correctly authenticated.
-    const symKey = kdfaRef(seed, 'STORAGE', name, Buffer.alloc(0), 128);
-    const hmacKey = kdfaRef(seed, 'INTEGRITY', Buffer.alloc(0), Buffer.alloc(0), 256);
+    const { symKey, hmacKey } = protectionKeysRef(seed, name);
     const ivField = tpm2b(Buffer.alloc(8));
     const enc = createCipheriv('aes-128-cfb', symKey, Buffer.alloc(16)).update(sens2B);
-    const shortIv = Buffer.concat([tpm2b(hmacRef(hmacKey, ivField, enc, name)), ivField, enc]);
+    const shortIv = Buffer.concat([tpm2b(hmac256(hmacKey, ivField, enc, name)), ivField, enc]);
     expect(rcOf(() => unwrapPrivate(parent, name, shortIv, 1))).toBe(0x1c4);
   });
 });

@@ -1,76 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isPrtlabError } from '../../lib/errors.ts';
-import type { TpmDevice } from '../../tpm-sim/server/device.ts';
-import { startTpmServer, type TpmServer } from '../../tpm-sim/server/tcp-server.ts';
+import type { TpmServer } from '../../tpm-sim/server/tcp-server.ts';
 import { TcpTransport } from '../../tpm-sim/transport/tcp.ts';
+import {
+  expectGetRandomResponse,
+  getRandomCommand as getRandomBuffer,
+  sleep,
+  startTestServer,
+  TPM_RC_COMMAND_CODE,
+} from '../shared/tpm-server.ts';
 
-const TPM_CC_GET_RANDOM = 0x17b;
-const TPM_RC_COMMAND_CODE = 0x143;
-
-/** Answers GetRandom with real random bytes and everything else with TPM_RC_COMMAND_CODE. */
-class TestDevice implements TpmDevice {
-  commands = 0;
-  powerOns = 0;
-  active = 0;
-  maxActive = 0;
-  delayMs = 0;
-
-  async execute(command: Uint8Array): Promise<Uint8Array> {
-    this.active++;
-    this.maxActive = Math.max(this.maxActive, this.active);
-    try {
-      if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-      this.commands++;
-      const cmd = Buffer.from(command);
-      if (cmd.length >= 12 && cmd.readUInt32BE(6) === TPM_CC_GET_RANDOM) {
-        const n = cmd.readUInt16BE(10);
-        const out = Buffer.alloc(12 + n);
-        out.writeUInt16BE(0x8001, 0);
-        out.writeUInt32BE(12 + n, 2);
-        out.writeUInt16BE(n, 10);
-        randomBytes(n).copy(out, 12);
-        return out;
-      }
-      const out = Buffer.alloc(10);
-      out.writeUInt16BE(0x8001, 0);
-      out.writeUInt32BE(10, 2);
-      out.writeUInt32BE(TPM_RC_COMMAND_CODE, 6);
-      return out;
-    } finally {
-      this.active--;
-    }
-  }
-
-  async powerOn(): Promise<void> {
-    this.powerOns++;
-  }
-
-  async powerOff(): Promise<void> {}
-
-  cancel(): void {}
-}
-
+/** GetRandom(n) as a plain Uint8Array (not a Buffer), as a transport's caller may pass it. */
 function getRandomCommand(n: number): Uint8Array {
-  const cmd = Buffer.alloc(12);
-  cmd.writeUInt16BE(0x8001, 0);
-  cmd.writeUInt32BE(12, 2);
-  cmd.writeUInt32BE(TPM_CC_GET_RANDOM, 6);
-  cmd.writeUInt16BE(n, 10);
-  return new Uint8Array(cmd);
+  return new Uint8Array(getRandomBuffer(n));
 }
-
-function expectGetRandomResponse(resp: Uint8Array, n: number): void {
-  const b = Buffer.from(resp);
-  expect(b.length).toBe(12 + n);
-  expect(b.readUInt16BE(0)).toBe(0x8001);
-  expect(b.readUInt32BE(2)).toBe(12 + n);
-  expect(b.readUInt32BE(6)).toBe(0);
-  expect(b.readUInt16BE(10)).toBe(n);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const servers: TpmServer[] = [];
 const fakes: net.Server[] = [];
@@ -85,12 +29,7 @@ afterEach(async () => {
   await Promise.all(fakes.splice(0).map((f) => new Promise((r) => f.close(r))));
 });
 
-async function startServer(): Promise<{ server: TpmServer; device: TestDevice }> {
-  const device = new TestDevice();
-  const server = await startTpmServer({ device, port: 0 });
-  servers.push(server);
-  return { server, device };
-}
+const startServer = () => startTestServer(servers);
 
 function transport(options: ConstructorParameters<typeof TcpTransport>[0]): TcpTransport {
   const t = new TcpTransport(options);
@@ -166,8 +105,7 @@ describe('TcpTransport against the TPM server', () => {
     servers.splice(servers.indexOf(server), 1);
     // Give the client time to read the server's FIN (see TcpTransport#connected).
     await sleep(50);
-    const device = new TestDevice();
-    servers.push(await startTpmServer({ device, port }));
+    const { device } = await startTestServer(servers, { port });
     expectGetRandomResponse(await t.send(getRandomCommand(4)), 4);
     expect(device.commands).toBe(1);
   });

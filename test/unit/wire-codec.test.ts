@@ -14,6 +14,7 @@ import {
   TPMT_SIGNATURE,
   TPMT_TK,
 } from '../../tpm-sim/wire/structures.ts';
+import { thrownRc } from '../shared/rc.ts';
 import transcript from '../vectors/swtpm-transcript.json' with { type: 'json' };
 
 const hex = (s: string) => Buffer.from(s, 'hex');
@@ -161,15 +162,7 @@ describe('the table-driven marshaller', () => {
       TPM2B_PUBLIC,
       unmarshal(TPMT_PUBLIC, hex(transcript['2_unbound_session'].outPublic_TPMT_PUBLIC)),
     );
-    const rcOf = (f: () => unknown) => {
-      try {
-        f();
-      } catch (err) {
-        if (err instanceof WireError) return err.rc;
-        throw err;
-      }
-      return 0;
-    };
+    const rcOf = (f: () => unknown) => thrownRc(WireError, f);
     expect(rcOf(() => unmarshal(TPM2B_PUBLIC, good.subarray(0, good.length - 1)))).toBe(
       TPM_RC.INSUFFICIENT,
     );

@@ -2,6 +2,8 @@
  * The elliptic curves the simulator supports, keyed by TPM_ECC_CURVE (TPM 2.0 Part 2 §6.4), with
  * the parameters the ECC and ECDSA code needs.
  */
+import { leftPad } from './bigint.ts';
+
 export const TPM_ECC_NIST_P256 = 0x0003;
 export const TPM_ECC_NIST_P384 = 0x0004;
 
@@ -56,4 +58,29 @@ export function requireCurve(id: number): EccCurve {
   if (curve === undefined)
     throw new RangeError(`unsupported ECC curve 0x${id.toString(16).padStart(4, '0')}`);
   return curve;
+}
+
+/**
+ * The point (x, y) with both coordinates left-padded to the curve size, or undefined if one is
+ * longer. A TPMS_ECC_POINT coordinate may have lost its leading zeros (Part 2 §11.2.5.2 holds it
+ * in a TPM2B), so shorter ones are taken at face value.
+ */
+export function padPoint(
+  curve: EccCurve,
+  x: Uint8Array,
+  y: Uint8Array,
+): { x: Buffer<ArrayBuffer>; y: Buffer<ArrayBuffer> } | undefined {
+  const px = leftPad(x, curve.byteLength);
+  const py = leftPad(y, curve.byteLength);
+  return px === undefined || py === undefined ? undefined : { x: px, y: py };
+}
+
+/** The uncompressed SEC 1 encoding 0x04 || X || Y (SEC 1 §2.3.3); undefined as for padPoint. */
+export function encodePoint(
+  curve: EccCurve,
+  x: Uint8Array,
+  y: Uint8Array,
+): Buffer<ArrayBuffer> | undefined {
+  const p = padPoint(curve, x, y);
+  return p === undefined ? undefined : Buffer.concat([Buffer.of(0x04), p.x, p.y]);
 }

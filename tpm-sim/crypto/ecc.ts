@@ -13,7 +13,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { bigIntToBytes, bytesToBigInt, leftPad } from './bigint.ts';
-import { type EccCurve, requireCurve } from './curves.ts';
+import { type EccCurve, encodePoint, padPoint, requireCurve } from './curves.ts';
 import type { ByteStream } from './stream.ts';
 
 // The curve table and ECDSA live in their own modules; this module is the single import point
@@ -59,18 +59,6 @@ function splitPoint(curve: EccCurve, encoded: Uint8Array): EccPoint {
     x: Buffer.from(encoded.subarray(1, 1 + len)),
     y: Buffer.from(encoded.subarray(1 + len, 1 + 2 * len)),
   };
-}
-
-/** 0x04 || X || Y with both coordinates padded to the curve size; undefined if one is too long. */
-function encodePoint(
-  curve: EccCurve,
-  x: Uint8Array,
-  y: Uint8Array,
-): Buffer<ArrayBuffer> | undefined {
-  const px = leftPad(x, curve.byteLength);
-  const py = leftPad(y, curve.byteLength);
-  if (px === undefined || py === undefined) return undefined;
-  return Buffer.concat([Buffer.of(0x04), px, py]);
 }
 
 function keyPair(curve: EccCurve, d: Buffer<ArrayBuffer>, point: EccPoint): EccKeyPair {
@@ -124,22 +112,36 @@ export function eccFromPrivate(curveId: number, d: Uint8Array): EccKeyPair | und
  */
 export function eccPublicKey(curveId: number, x: Uint8Array, y: Uint8Array): KeyObject | undefined {
   const curve = requireCurve(curveId);
-  const px = leftPad(x, curve.byteLength);
-  const py = leftPad(y, curve.byteLength);
-  if (px === undefined || py === undefined) return undefined;
+  const point = padPoint(curve, x, y);
+  if (point === undefined) return undefined;
   try {
     return createPublicKey({
       key: {
         kty: 'EC',
         crv: curve.jwkName,
-        x: px.toString('base64url'),
-        y: py.toString('base64url'),
+        x: point.x.toString('base64url'),
+        y: point.y.toString('base64url'),
       },
       format: 'jwk',
     });
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether `key`'s public point (from eccGenerate or eccFromPrivate, so at the curve size) is
+ * (x, y), with the coordinates read as padPoint reads them. Loading a key checks this binding of
+ * the private scalar to the public area (Part 3 §12.2: TPM_RC_BINDING).
+ */
+export function eccHasPoint(
+  curveId: number,
+  key: EccPoint,
+  point: { readonly x: Uint8Array; readonly y: Uint8Array },
+): boolean {
+  const p = padPoint(requireCurve(curveId), point.x, point.y);
+  if (p === undefined) return false;
+  return p.x.equals(key.x) && p.y.equals(key.y);
 }
 
 /**

@@ -26,10 +26,11 @@ import { bigIntToBytes, bytesToBigInt, leftPad, modInverse } from './bigint.ts';
 import {
   type EccCurve,
   eccCurve,
+  encodePoint,
   requireCurve,
   TPM_ECC_NIST_P256,
   TPM_ECC_NIST_P384,
-} from './ecc.ts';
+} from './curves.ts';
 
 export interface EcdsaSignature {
   /** r, exactly the curve's byteLength bytes. */
@@ -162,21 +163,15 @@ export function ecdsaVerifyDigest(
   const impl = NOBLE.get(curveId);
   if (curve === undefined || impl === undefined) return false;
   const len = curve.byteLength;
-  const px = leftPad(x, len);
-  const py = leftPad(y, len);
+  const point = encodePoint(curve, x, y);
   const pr = leftPad(r, len);
   const ps = leftPad(s, len);
-  if (px === undefined || py === undefined || pr === undefined || ps === undefined) return false;
+  if (point === undefined || pr === undefined || ps === undefined) return false;
   try {
-    return impl.verify(
-      Buffer.concat([pr, ps]),
-      digestBytes,
-      Buffer.concat([Buffer.of(0x04), px, py]),
-      {
-        prehash: false,
-        lowS: false,
-      },
-    );
+    return impl.verify(Buffer.concat([pr, ps]), digestBytes, point, {
+      prehash: false,
+      lowS: false,
+    });
   } catch {
     return false;
   }

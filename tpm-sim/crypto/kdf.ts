@@ -60,6 +60,40 @@ function finish(out: Buffer<ArrayBuffer>, bits: number): Buffer<ArrayBuffer> {
 }
 
 /**
+ * The counter-mode loop both KDFs share (SP 800-108 §5.1; SP 800-56A §5.8.1):
+ *   K_i = prf(u32(i) || parts[0] || parts[1] || ...), i = 1, 2, ...
+ * trimmed to `bits`. The message is built once with four bytes free at its front, and only the
+ * counter is rewritten for each block.
+ */
+function counterMode(
+  digestSize: number,
+  bits: number,
+  parts: readonly Uint8Array[],
+  prf: (msg: Buffer) => Buffer<ArrayBuffer>,
+): Buffer<ArrayBuffer> {
+  let length = 4;
+  for (const part of parts) length += part.length;
+  const msg = Buffer.allocUnsafe(length);
+  let off = 4;
+  for (const part of parts) {
+    msg.set(part, off);
+    off += part.length;
+  }
+
+  const blocks = Math.ceil(bits / (digestSize * 8));
+  if (blocks === 1) {
+    msg.writeUInt32BE(1, 0);
+    return finish(prf(msg), bits);
+  }
+  const out = Buffer.allocUnsafe(blocks * digestSize);
+  for (let i = 1; i <= blocks; i++) {
+    msg.writeUInt32BE(i, 0);
+    out.set(prf(msg), (i - 1) * digestSize);
+  }
+  return finish(out, bits);
+}
+
+/**
  * KDFa(hashAlg, key, label, contextU, contextV, bits) (Part 1 §11.4.10.2):
  *   K_i = HMAC(key, u32(i) || label || 0x00 || contextU || contextV || u32(bits)), i = 1, 2, ...
  * and the result is the first `bits` bits of K_1 || K_2 || ... . `key` may be empty.
@@ -75,29 +109,11 @@ export function kdfa(
   checkBits(bits);
   const { nodeName, digestSize } = requireHash(hashAlg);
   if (bits === 0) return Buffer.alloc(0);
-  const lab = labelBytes(label);
-
-  const msg = Buffer.allocUnsafe(4 + lab.length + contextU.length + contextV.length + 4);
-  let off = 4;
-  msg.set(lab, off);
-  off += lab.length;
-  msg.set(contextU, off);
-  off += contextU.length;
-  msg.set(contextV, off);
-  off += contextV.length;
-  msg.writeUInt32BE(bits, off);
-
-  const blocks = Math.ceil(bits / (digestSize * 8));
-  if (blocks === 1) {
-    msg.writeUInt32BE(1, 0);
-    return finish(createHmac(nodeName, key).update(msg).digest(), bits);
-  }
-  const out = Buffer.allocUnsafe(blocks * digestSize);
-  for (let i = 1; i <= blocks; i++) {
-    msg.writeUInt32BE(i, 0);
-    out.set(createHmac(nodeName, key).update(msg).digest(), (i - 1) * digestSize);
-  }
-  return finish(out, bits);
+  const bitsField = Buffer.allocUnsafe(4);
+  bitsField.writeUInt32BE(bits, 0);
+  return counterMode(digestSize, bits, [labelBytes(label), contextU, contextV, bitsField], (msg) =>
+    createHmac(nodeName, key).update(msg).digest(),
+  );
 }
 
 /**
@@ -118,27 +134,7 @@ export function kdfe(
   checkBits(bits);
   const { nodeName, digestSize } = requireHash(hashAlg);
   if (bits === 0) return Buffer.alloc(0);
-  const lab = labelBytes(label);
-
-  const msg = Buffer.allocUnsafe(4 + z.length + lab.length + partyU.length + partyV.length);
-  let off = 4;
-  msg.set(z, off);
-  off += z.length;
-  msg.set(lab, off);
-  off += lab.length;
-  msg.set(partyU, off);
-  off += partyU.length;
-  msg.set(partyV, off);
-
-  const blocks = Math.ceil(bits / (digestSize * 8));
-  if (blocks === 1) {
-    msg.writeUInt32BE(1, 0);
-    return finish(createHash(nodeName).update(msg).digest(), bits);
-  }
-  const out = Buffer.allocUnsafe(blocks * digestSize);
-  for (let i = 1; i <= blocks; i++) {
-    msg.writeUInt32BE(i, 0);
-    out.set(createHash(nodeName).update(msg).digest(), (i - 1) * digestSize);
-  }
-  return finish(out, bits);
+  return counterMode(digestSize, bits, [z, labelBytes(label), partyU, partyV], (msg) =>
+    createHash(nodeName).update(msg).digest(),
+  );
 }

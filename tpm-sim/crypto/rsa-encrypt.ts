@@ -8,14 +8,46 @@
  * Inputs come from the wire, so every failure returns undefined instead of throwing.
  * Labels are used byte for byte: TPM labels such as "DUPLICATE\0" carry their NUL.
  */
-import { constants, type KeyObject, privateDecrypt, publicEncrypt } from 'node:crypto';
+import {
+  constants,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  type RsaPrivateKey,
+} from 'node:crypto';
 import { leftPad } from './bigint.ts';
-import { hashInfo } from './hash.ts';
+import { type HashInfo, hashInfo } from './hash.ts';
+import { modulusBytes } from './rsa-modulus.ts';
 
-function modulusBytes(key: KeyObject): number {
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || bits === undefined) throw new TypeError('not an RSA key');
-  return Math.ceil(bits / 8);
+/**
+ * The node:crypto options for RSAES-OAEP with MGF1 over the label hash (RFC 8017 §7.1). An empty
+ * label is passed as none: RFC 8017 §7.1.1 step 2a takes a missing label as the empty string.
+ */
+function oaepOptions(key: KeyObject, info: HashInfo, label: Uint8Array): RsaPrivateKey {
+  return {
+    key,
+    padding: constants.RSA_PKCS1_OAEP_PADDING,
+    oaepHash: info.nodeName,
+    ...(label.length > 0 ? { oaepLabel: label } : {}),
+  };
+}
+
+/**
+ * Raw RSA, RSAEP or RSADP (RFC 8017 §5.1.1, §5.1.2), with the input left-padded to the modulus
+ * length; undefined if it is longer than that or OpenSSL refuses it (not below n).
+ */
+function rawRsa(
+  op: (options: RsaPrivateKey, input: Uint8Array) => Buffer<ArrayBuffer>,
+  key: KeyObject,
+  input: Uint8Array,
+): Buffer<ArrayBuffer> | undefined {
+  const padded = leftPad(input, modulusBytes(key));
+  if (padded === undefined) return undefined;
+  try {
+    return op({ key, padding: constants.RSA_NO_PADDING }, padded);
+  } catch {
+    return undefined;
+  }
 }
 
 /** RSAES-OAEP encryption (RFC 8017 §7.1.1); undefined if the message is too long for the key. */
@@ -29,15 +61,7 @@ export function oaepEncrypt(
   if (info === undefined) return undefined;
   // §7.1.1 step 1b: mLen <= k - 2hLen - 2.
   if (message.length > modulusBytes(publicKey) - 2 * info.digestSize - 2) return undefined;
-  return publicEncrypt(
-    {
-      key: publicKey,
-      padding: constants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: info.nodeName,
-      ...(label.length > 0 ? { oaepLabel: label } : {}),
-    },
-    message,
-  );
+  return publicEncrypt(oaepOptions(publicKey, info, label), message);
 }
 
 /** RSAES-OAEP decryption (RFC 8017 §7.1.2); undefined on any decryption error. */
@@ -50,15 +74,7 @@ export function oaepDecrypt(
   const info = hashInfo(hashAlg);
   if (info === undefined) return undefined;
   try {
-    return privateDecrypt(
-      {
-        key: privateKey,
-        padding: constants.RSA_PKCS1_OAEP_PADDING,
-        oaepHash: info.nodeName,
-        ...(label.length > 0 ? { oaepLabel: label } : {}),
-      },
-      ciphertext,
-    );
+    return privateDecrypt(oaepOptions(privateKey, info, label), ciphertext);
   } catch {
     return undefined;
   }
@@ -110,13 +126,7 @@ export function rsaRawEncrypt(
   publicKey: KeyObject,
   message: Uint8Array,
 ): Buffer<ArrayBuffer> | undefined {
-  const m = leftPad(message, modulusBytes(publicKey));
-  if (m === undefined) return undefined;
-  try {
-    return publicEncrypt({ key: publicKey, padding: constants.RSA_NO_PADDING }, m);
-  } catch {
-    return undefined;
-  }
+  return rawRsa(publicEncrypt, publicKey, message);
 }
 
 /** Raw RSA decryption m = c^d mod n (RFC 8017 §5.1.2), at the modulus length; undefined if c >= n. */
@@ -124,11 +134,5 @@ export function rsaRawDecrypt(
   privateKey: KeyObject,
   ciphertext: Uint8Array,
 ): Buffer<ArrayBuffer> | undefined {
-  const c = leftPad(ciphertext, modulusBytes(privateKey));
-  if (c === undefined) return undefined;
-  try {
-    return privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, c);
-  } catch {
-    return undefined;
-  }
+  return rawRsa(privateDecrypt, privateKey, ciphertext);
 }

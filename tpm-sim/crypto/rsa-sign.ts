@@ -18,6 +18,7 @@ import {
 import { leftPad } from './bigint.ts';
 import {
   digest,
+  type HashInfo,
   hashInfo,
   requireHash,
   TPM_ALG_SHA1,
@@ -25,6 +26,7 @@ import {
   TPM_ALG_SHA384,
   TPM_ALG_SHA512,
 } from './hash.ts';
+import { modulusBits } from './rsa-modulus.ts';
 
 // DER of DigestInfo up to the digest bytes, from RFC 8017 §9.2 Note 1.
 const DIGEST_INFO_PREFIX: ReadonlyMap<number, Buffer<ArrayBuffer>> = new Map([
@@ -34,12 +36,6 @@ const DIGEST_INFO_PREFIX: ReadonlyMap<number, Buffer<ArrayBuffer>> = new Map([
   [TPM_ALG_SHA512, Buffer.from('3051300d060960864801650304020305000440', 'hex')],
 ]);
 
-function modulusBits(key: KeyObject): number {
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || bits === undefined) throw new TypeError('not an RSA key');
-  return bits;
-}
-
 function checkDigest(hashAlg: number, digestBytes: Uint8Array): number {
   const { digestSize } = requireHash(hashAlg);
   if (digestBytes.length !== digestSize) {
@@ -48,6 +44,24 @@ function checkDigest(hashAlg: number, digestBytes: Uint8Array): number {
     );
   }
   return digestSize;
+}
+
+/**
+ * What both verifiers check before any RSA operation: a hash this module knows, a digest of its
+ * size, and a signature of exactly k octets (RFC 8017 §8.1.2 and §8.2.2, step 1). Undefined when
+ * any of them fails; throws for a key that is not RSA (the callers turn that into false).
+ */
+function verifyInputs(
+  publicKey: KeyObject,
+  hashAlg: number,
+  digestBytes: Uint8Array,
+  signature: Uint8Array,
+): { info: HashInfo; modBits: number; k: number } | undefined {
+  const info = hashInfo(hashAlg);
+  if (info === undefined || digestBytes.length !== info.digestSize) return undefined;
+  const modBits = modulusBits(publicKey);
+  const k = Math.ceil(modBits / 8);
+  return signature.length === k ? { info, modBits, k } : undefined;
 }
 
 /** MGF1 (RFC 8017 §B.2.1): the first `length` bytes of H(seed || u32(0)) || H(seed || u32(1)) || ... */
@@ -127,12 +141,9 @@ export function rsassaVerifyDigest(
   signature: Uint8Array,
 ): boolean {
   try {
-    const info = hashInfo(hashAlg);
     const prefix = DIGEST_INFO_PREFIX.get(hashAlg);
-    if (info === undefined || prefix === undefined || digestBytes.length !== info.digestSize)
+    if (prefix === undefined || !verifyInputs(publicKey, hashAlg, digestBytes, signature))
       return false;
-    // §8.2.2 step 1: the signature must be exactly k bytes.
-    if (signature.length !== Math.ceil(modulusBits(publicKey) / 8)) return false;
     const t = publicDecrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
     return t.equals(Buffer.concat([prefix, digestBytes]));
   } catch {
@@ -153,12 +164,10 @@ export function rsapssVerifyDigest(
   signature: Uint8Array,
 ): boolean {
   try {
-    const info = hashInfo(hashAlg);
-    if (info === undefined || digestBytes.length !== info.digestSize) return false;
+    const inputs = verifyInputs(publicKey, hashAlg, digestBytes, signature);
+    if (inputs === undefined) return false;
+    const { info, modBits, k } = inputs;
     const hLen = info.digestSize;
-    const modBits = modulusBits(publicKey);
-    const k = Math.ceil(modBits / 8);
-    if (signature.length !== k) return false;
     const emBits = modBits - 1;
     const emLen = Math.ceil(emBits / 8);
     if (emLen < hLen + 2) return false;

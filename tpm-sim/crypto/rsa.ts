@@ -47,6 +47,11 @@ export type { ByteStream } from './stream.ts';
 
 export const RSA_DEFAULT_EXPONENT = 65537;
 
+/** The exponent a TPMS_RSA_PARMS.exponent stands for: 0 means 2^16 + 1 (Part 2 §12.2.3.5). */
+export function rsaExponentOf(parmsExponent: number): number {
+  return parmsExponent === 0 ? RSA_DEFAULT_EXPONENT : parmsExponent;
+}
+
 export interface RsaKeyPair {
   readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;

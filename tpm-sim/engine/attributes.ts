@@ -49,6 +49,14 @@ export function isParentTemplate(pub: Public): boolean {
 }
 
 /**
+ * TPMS_RSA_PARMS.exponent: 0 means 65537 (Part 2 §12.2.3.5); otherwise an odd exponent of at
+ * least 7 (libtpms refuses smaller ones with TPM_RC_VALUE).
+ */
+export function validRsaExponent(exponent: number): boolean {
+  return exponent === 0 || (exponent >= 7 && exponent % 2 !== 0);
+}
+
+/**
  * TPM2_Create / TPM2_CreatePrimary only (Part 3 §12.1.1, §24.1.1; Part 1 §27.2.5
  * sensitiveDataOrigin): who supplies the sensitive data, then the rules shared with Load.
  * `parent` is undefined for a primary object; `dataSize` is inSensitive.data's size.
@@ -214,10 +222,7 @@ export function checkSchemes(parent: Public | undefined, pub: Public, param: num
       if (isRsa) {
         const rsa = parms as RsaParms;
         if (!RSA_KEY_BITS.has(rsa.keyBits)) fail(TPM_RC.KEY_SIZE, param);
-        // 0 means 65537 (Part 2 §12.2.3.5); otherwise an odd exponent of at least 7 (libtpms
-        // refuses smaller ones with TPM_RC_VALUE).
-        if (rsa.exponent !== 0 && (rsa.exponent < 7 || rsa.exponent % 2 === 0))
-          fail(TPM_RC.VALUE, param);
+        if (!validRsaExponent(rsa.exponent)) fail(TPM_RC.VALUE, param);
       } else {
         const ecc = parms as EccParms;
         if (eccCurve(ecc.curveID) === undefined) fail(TPM_RC.CURVE, param);

@@ -12,42 +12,25 @@
  * inner one. Every integrity value is checked before the bytes it covers are parsed.
  */
 import { cfbDecrypt } from '../crypto/cfb.ts';
-import { ecdhZ } from '../crypto/ecc.ts';
-import { digest, hmac, requireHash, timingSafeEqualBytes } from '../crypto/hash.ts';
-import { kdfe } from '../crypto/kdf.ts';
-import { oaepDecrypt } from '../crypto/rsa.ts';
-import { Reader, unmarshal, WireError } from '../wire/codec.ts';
+import { digest, requireHash, timingSafeEqualBytes } from '../crypto/hash.ts';
+import { unmarshal } from '../wire/codec.ts';
 import { TPM_ALG } from '../wire/constants.ts';
 import { rcHandle, rcParam, TPM_RC } from '../wire/rc.ts';
 import {
-  type EccParms,
   type EccPoint,
   type Public,
   type RsaParms,
   type Sensitive,
   type SymDef,
-  TPM2B_DIGEST,
   TPMS_ECC_POINT,
   TPMT_SENSITIVE,
 } from '../wire/structures.ts';
-import { privateKeyOf } from './key-cache.ts';
 import type { TpmObject } from './objects.ts';
-import { RcError } from './rc-error.ts';
-import { AES_BLOCK_BYTES, protectionKeys, protectionSymDef } from './storage.ts';
+import { parsing, RcError } from './rc-error.ts';
+import { eccSecret, rsaSecret } from './secret-sharing.ts';
+import { AES_BLOCK_BYTES, openOuterWrapper, protectionSymDef } from './storage.ts';
 
-/** Label bytes as they go into OAEP: the string and one NUL (Part 1 Annex B.10). */
-const DUPLICATE_LABEL = Buffer.from('DUPLICATE\0', 'latin1');
 const ZERO_IV = Buffer.alloc(AES_BLOCK_BYTES);
-
-/** Runs `fn`, turning an unmarshalling failure into its TPM_RC with parameter `param`. */
-function parsing<T>(param: number, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof WireError) throw new RcError(rcParam(err.rc, param));
-    throw err;
-  }
-}
 
 /**
  * inSymSeed -> seed (Part 1 Annex B.10 for RSA, Annex C.6 for ECC; libtpms
@@ -62,7 +45,7 @@ export function decryptSeed(parent: TpmObject, inSymSeed: Buffer, param: number)
   if (pub.type === TPM_ALG.RSA) {
     const modulusBytes = (pub.parameters as RsaParms).keyBits / 8;
     if (inSymSeed.length !== modulusBytes) throw new RcError(rcParam(TPM_RC.SIZE, param));
-    const seed = oaepDecrypt(privateKeyOf(parent), pub.nameAlg, DUPLICATE_LABEL, inSymSeed);
+    const seed = rsaSecret(parent, 'DUPLICATE', inSymSeed);
     // A seed longer than the nameAlg digest is refused like libtpms does (TPM_RC_VALUE).
     if (seed === undefined || seed.length > digestSize)
       throw new RcError(rcParam(TPM_RC.VALUE, param));
@@ -70,15 +53,9 @@ export function decryptSeed(parent: TpmObject, inSymSeed: Buffer, param: number)
   }
   if (pub.type === TPM_ALG.ECC) {
     const point: EccPoint = parsing(param, () => unmarshal(TPMS_ECC_POINT, inSymSeed));
-    const own = pub.unique as EccPoint;
-    const z = ecdhZ(
-      (pub.parameters as EccParms).curveID,
-      parent.sensitive!.sensitive,
-      point.x,
-      point.y,
-    );
-    if (z === undefined) throw new RcError(rcParam(TPM_RC.ECC_POINT, param));
-    return kdfe(pub.nameAlg, z, 'DUPLICATE', point.x, own.x, digestSize * 8);
+    const seed = eccSecret(parent, point, 'DUPLICATE');
+    if (seed === undefined) throw new RcError(rcParam(TPM_RC.ECC_POINT, param));
+    return seed;
   }
   // A symmetric parent cannot do key exchange (Part 3 §13.3: TPM_RC_TYPE for parentHandle).
   throw new RcError(rcHandle(TPM_RC.TYPE, 1));
@@ -112,16 +89,15 @@ export function unwrapDuplicate(input: DuplicateInput): Sensitive {
 
   if (input.seed.length > 0) {
     // Outer wrapper (Part 1 §23.3.2.3): HMAC over the encrypted bytes first, then decrypt.
-    const hashAlg = input.parent.nameAlg;
-    const sym = protectionSymDef(input.parent);
-    const r = new Reader(data);
-    const outerHmac = parsing(param, () => TPM2B_DIGEST.read(r));
-    const dupSensitive = r.rest();
-    const keys = protectionKeys(hashAlg, input.seed, name, sym.keyBits);
-    const expected = hmac(hashAlg, keys.hmacKey, dupSensitive, name);
-    if (!timingSafeEqualBytes(expected, outerHmac))
-      throw new RcError(rcParam(TPM_RC.INTEGRITY, param));
-    data = cfbDecrypt(keys.symKey, ZERO_IV, dupSensitive);
+    const { keys, protectedPart } = openOuterWrapper(
+      input.parent.nameAlg,
+      input.seed,
+      name,
+      protectionSymDef(input.parent).keyBits,
+      data,
+      param,
+    );
+    data = cfbDecrypt(keys.symKey, ZERO_IV, protectedPart);
   }
 
   if (input.symmetricAlg.algorithm !== TPM_ALG.NULL) {

@@ -1,5 +1,7 @@
 /**
- * node:crypto keys for loaded objects, built on first use and kept in `obj.keys`.
+ * node:crypto keys for loaded objects, built on first use and kept in `obj.keys`. A command that
+ * already holds them for the object it loads (CreatePrimary from key generation, Load and
+ * LoadExternal from checkKeyMaterial) hands them over instead, so they are never built twice.
  *
  * A TPM stores only what Part 2 §12.2.3.2 / §12.3.2.4 define: the RSA modulus and exponent plus
  * one prime, the ECC point plus the scalar d, the HMAC key bytes. Turning those into OpenSSL keys
@@ -12,16 +14,20 @@
  * while TPM2_Sign receives a digest), so ECC objects also expose their validated scalar.
  */
 import type { KeyObject } from 'node:crypto';
-import { bytesToBigInt, leftPad } from '../crypto/bigint.ts';
-import { eccCurve, eccFromPrivate, eccPublicKey } from '../crypto/ecc.ts';
-import { RSA_DEFAULT_EXPONENT, rsaFromPrime, rsaPublicKey } from '../crypto/rsa.ts';
+import { bytesToBigInt } from '../crypto/bigint.ts';
+import {
+  type EccKeyPair,
+  eccCurve,
+  eccFromPrivate,
+  eccHasPoint,
+  eccPublicKey,
+} from '../crypto/ecc.ts';
+import { rsaExponentOf, rsaFromPrime, rsaPublicKey } from '../crypto/rsa.ts';
 import { TPM_ALG } from '../wire/constants.ts';
 import { rcHandle, TPM_RC } from '../wire/rc.ts';
 import type { EccParms, EccPoint, RsaParms } from '../wire/structures.ts';
-import type { TpmObject } from './objects.ts';
+import type { KeyCache, TpmObject } from './objects.ts';
 import { RcError } from './rc-error.ts';
-
-type KeyCache = NonNullable<TpmObject['keys']>;
 
 function cacheOf(obj: TpmObject): KeyCache {
   let keys = obj.keys;
@@ -32,10 +38,16 @@ function cacheOf(obj: TpmObject): KeyCache {
   return keys;
 }
 
-/** TPMS_RSA_PARMS.exponent: 0 stands for 2^16 + 1 (Part 2 §12.2.3.5). */
 function rsaExponent(obj: TpmObject): number {
-  const e = (obj.publicArea.parameters as RsaParms).exponent;
-  return e === 0 ? RSA_DEFAULT_EXPONENT : e;
+  return rsaExponentOf((obj.publicArea.parameters as RsaParms).exponent);
+}
+
+/**
+ * The cache entries for an ECC key pair whose point was checked against the object's public area:
+ * with `d` set, eccScalarOf knows the range and binding checks are done.
+ */
+export function eccKeyCache(pair: EccKeyPair): KeyCache {
+  return { privateKey: pair.privateKey, publicKey: pair.publicKey, d: bytesToBigInt(pair.d) };
 }
 
 /**
@@ -58,24 +70,12 @@ function sensitiveOf(obj: TpmObject, handleNumber: number): Buffer {
 function loadEcc(obj: TpmObject, keys: KeyCache, handleNumber: number): void {
   const d = sensitiveOf(obj, handleNumber);
   const { curveID } = obj.publicArea.parameters as EccParms;
-  const curve = eccCurve(curveID);
-  if (curve === undefined) throw new RcError(rcHandle(TPM_RC.CURVE, handleNumber));
+  if (eccCurve(curveID) === undefined) throw new RcError(rcHandle(TPM_RC.CURVE, handleNumber));
   const pair = eccFromPrivate(curveID, d);
-  const own = obj.publicArea.unique as EccPoint;
-  const x = leftPad(own.x, curve.byteLength);
-  const y = leftPad(own.y, curve.byteLength);
-  if (
-    pair === undefined ||
-    x === undefined ||
-    y === undefined ||
-    !pair.x.equals(x) ||
-    !pair.y.equals(y)
-  ) {
+  if (pair === undefined || !eccHasPoint(curveID, pair, obj.publicArea.unique as EccPoint)) {
     throw new RcError(rcHandle(TPM_RC.BINDING, handleNumber));
   }
-  keys.privateKey = pair.privateKey;
-  keys.publicKey = pair.publicKey;
-  keys.d = bytesToBigInt(pair.d);
+  Object.assign(keys, eccKeyCache(pair));
 }
 
 /**

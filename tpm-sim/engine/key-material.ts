@@ -10,16 +10,17 @@
  * it also blinds `unique`; other asymmetric keys have an empty seedValue (tpm-formulas.md §4).
  */
 import { randomBytes } from 'node:crypto';
-import { bytesToBigInt, leftPad } from '../crypto/bigint.ts';
+import { bytesToBigInt } from '../crypto/bigint.ts';
 import {
   eccDerivePrivate,
   eccFromPrivate,
   eccGenerate,
+  eccHasPoint,
   eccPublicKey,
   requireCurve,
 } from '../crypto/ecc.ts';
 import { digest, hashInfo, hmac, requireHash, timingSafeEqualBytes } from '../crypto/hash.ts';
-import { RSA_DEFAULT_EXPONENT, rsaDerive, rsaGenerate } from '../crypto/rsa.ts';
+import { rsaDerive, rsaExponentOf, rsaGenerate } from '../crypto/rsa.ts';
 import type { ByteStream } from '../crypto/stream.ts';
 import { TPM_ALG, TPMA_OBJECT } from '../wire/constants.ts';
 import { rcParam, TPM_RC } from '../wire/rc.ts';
@@ -33,8 +34,9 @@ import type {
   SensitiveCreate,
   SymCipherParms,
 } from '../wire/structures.ts';
-import { isParentTemplate } from './attributes.ts';
-import { has } from './objects.ts';
+import { isParentTemplate, validRsaExponent } from './attributes.ts';
+import { eccKeyCache } from './key-cache.ts';
+import { has, type KeyCache } from './objects.ts';
 import { RcError } from './rc-error.ts';
 
 const A = TPM_ALG;
@@ -43,6 +45,8 @@ export interface CreatedObject {
   /** The template with `unique` filled in. */
   readonly publicArea: Public;
   readonly sensitive: Sensitive;
+  /** The KeyObjects of an RSA or ECC key, as generation made them (for makeObject). */
+  readonly keys?: KeyCache;
 }
 
 export interface CreateOptions {
@@ -153,7 +157,7 @@ export async function createSensitive(
   switch (template.type) {
     case A.RSA: {
       const parms = template.parameters as RsaParms;
-      const e = parms.exponent === 0 ? RSA_DEFAULT_EXPONENT : parms.exponent;
+      const e = rsaExponentOf(parms.exponent);
       const key = derive
         ? rsaDerive(derive, parms.keyBits, e)
         : await rsaGenerate(parms.keyBits, e);
@@ -161,6 +165,7 @@ export async function createSensitive(
       return {
         publicArea: { ...template, unique: key.n },
         sensitive: { sensitiveType: A.RSA, authValue, seedValue, sensitive: key.p },
+        keys: { privateKey: key.privateKey, publicKey: key.publicKey },
       };
     }
     case A.ECC: {
@@ -174,6 +179,7 @@ export async function createSensitive(
       return {
         publicArea: { ...template, unique: { x: key.x, y: key.y } },
         sensitive: { sensitiveType: A.ECC, authValue, seedValue, sensitive: key.d },
+        keys: eccKeyCache(key),
       };
     }
     case A.KEYEDHASH: {
@@ -241,21 +247,26 @@ const MAX_SEALED_DATA = 128;
  *    a point off the curve).
  * With nameAlg TPM_ALG_NULL (no Name to protect) the binding of symmetric and ECC keys is not
  * checked, as in the reference implementation; RSA's always is, since p is useless without it.
+ *
+ * Returns the ECC KeyObjects the checks built (the key pair once its binding was checked, or the
+ * public key of a public-only object), for makeObject to keep; undefined otherwise.
  */
 export function checkKeyMaterial(
   pub: Public,
   sensitive: Sensitive | undefined,
   blame: Blame,
-): void {
-  const fail = (rc: number, param: number): never => {
+): KeyCache | undefined {
+  // Typed explicitly so that the compiler knows a call never returns and narrows after it.
+  const fail: (rc: number, param: number) => never = (rc, param) => {
     throw new RcError(rcParam(rc, param));
   };
   // TPM_RC_BINDING names no parameter: the pair is wrong, not one half (0x0A5, as libtpms).
-  const unbound = (): never => {
+  const unbound: () => never = () => {
     throw new RcError(TPM_RC.BINDING);
   };
   const nameInfo = hashInfo(pub.nameAlg);
   const digestSize = nameInfo?.digestSize ?? 0;
+  let keys: KeyCache | undefined;
   if (sensitive !== undefined) {
     if (sensitive.sensitiveType !== pub.type) fail(TPM_RC.TYPE, blame.sens);
     if (digestSize > 0 && sensitive.authValue.length > digestSize) fail(TPM_RC.SIZE, blame.sens);
@@ -270,8 +281,7 @@ export function checkKeyMaterial(
       const keyBytes = parms.keyBits / 8;
       // The modulus has exactly keyBits bits (all supported sizes are multiples of 8).
       if (n.length !== keyBytes || n[0]! < 0x80) fail(TPM_RC.KEY, blame.pub);
-      if (parms.exponent !== 0 && (parms.exponent < 7 || parms.exponent % 2 === 0))
-        fail(TPM_RC.VALUE, blame.pub);
+      if (!validRsaExponent(parms.exponent)) fail(TPM_RC.VALUE, blame.pub);
       if (sensitive !== undefined) {
         const p = sensitive.sensitive;
         if (p.length * 2 !== keyBytes || p[0]! < 0x80) fail(TPM_RC.KEY_SIZE, blame.sens);
@@ -289,18 +299,17 @@ export function checkKeyMaterial(
       if (sensitive === undefined) {
         if (point.x.length !== curve.byteLength || point.y.length !== curve.byteLength)
           fail(TPM_RC.KEY, blame.pub);
-        if (nameInfo !== undefined && eccPublicKey(curveId, point.x, point.y) === undefined) {
-          fail(TPM_RC.ECC_POINT, blame.pub);
+        if (nameInfo !== undefined) {
+          const publicKey = eccPublicKey(curveId, point.x, point.y);
+          if (publicKey === undefined) fail(TPM_RC.ECC_POINT, blame.pub);
+          keys = { publicKey };
         }
       } else {
         const key = eccFromPrivate(curveId, sensitive.sensitive);
         if (key === undefined) fail(TPM_RC.KEY_SIZE, blame.sens);
         if (nameInfo !== undefined) {
-          const ux = leftPad(point.x, curve.byteLength);
-          const uy = leftPad(point.y, curve.byteLength);
-          if (ux === undefined || uy === undefined || !ux.equals(key!.x) || !uy.equals(key!.y)) {
-            unbound();
-          }
+          if (!eccHasPoint(curveId, key, point)) unbound();
+          keys = eccKeyCache(key);
         }
       }
       break;
@@ -337,4 +346,5 @@ export function checkKeyMaterial(
     const len = sensitive.seedValue.length;
     if (len < digestSize / 2 || len > digestSize) fail(TPM_RC.SIZE, blame.sens);
   }
+  return keys;
 }

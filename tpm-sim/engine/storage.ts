@@ -21,7 +21,7 @@ import { hmac, requireHash, timingSafeEqualBytes } from '../crypto/hash.ts';
 import { kdfa } from '../crypto/kdf.ts';
 import { Reader, WireError, Writer } from '../wire/codec.ts';
 import { TPM_ALG } from '../wire/constants.ts';
-import { rcParam, TPM_RC } from '../wire/rc.ts';
+import { TPM_RC } from '../wire/rc.ts';
 import {
   type EccParms,
   type Public,
@@ -34,7 +34,7 @@ import {
   TPMT_SENSITIVE,
 } from '../wire/structures.ts';
 import type { TpmObject } from './objects.ts';
-import { RcError } from './rc-error.ts';
+import { parsing, RcError, rcFor } from './rc-error.ts';
 
 /** AES has one block size whatever the key size (FIPS 197); the storage IV is one block. */
 export const AES_BLOCK_BYTES = 16;
@@ -77,6 +77,33 @@ export function protectionKeys(
     symKey: kdfa(hashAlg, seed, 'STORAGE', name, Buffer.alloc(0), symKeyBits),
     hmacKey: kdfa(hashAlg, seed, 'INTEGRITY', Buffer.alloc(0), Buffer.alloc(0), digestSize * 8),
   };
+}
+
+/**
+ * Opens the outer wrapper both protected storage (Part 1 §22) and duplication (§23.3.2.3) use:
+ * blob = TPM2B_DIGEST(outerHMAC) || protected, outerHMAC = HMAC_hashAlg(hmacKey, protected ||
+ * Name). The HMAC is checked first, over the bytes as received and in constant time, so nothing
+ * is decrypted or parsed from a blob made under other keys. Errors carry parameter `param`
+ * (unnumbered without one): the unmarshalling code for a blob too short to hold its HMAC, else
+ * TPM_RC_INTEGRITY. Returns the keys and the still encrypted protected bytes.
+ */
+export function openOuterWrapper(
+  hashAlg: number,
+  seed: Uint8Array,
+  name: Uint8Array,
+  symKeyBits: number,
+  blob: Uint8Array,
+  param: number | undefined,
+): { keys: ProtectionKeys; protectedPart: Uint8Array } {
+  const r = new Reader(blob);
+  const outerHmac = parsing(param, () => TPM2B_DIGEST.read(r));
+  const protectedPart = r.rest();
+  const keys = protectionKeys(hashAlg, seed, name, symKeyBits);
+  const expected = hmac(hashAlg, keys.hmacKey, protectedPart, name);
+  if (!timingSafeEqualBytes(expected, outerHmac)) {
+    throw new RcError(rcFor(TPM_RC.INTEGRITY, param));
+  }
+  return { keys, protectedPart };
 }
 
 function storageParams(parent: TpmObject): { seed: Buffer; hashAlg: number; keyBits: number } {
@@ -123,19 +150,14 @@ export function wrapPrivate(
   return w.finish();
 }
 
-/** A format-one code with the parameter number, when the caller gave one. */
-function numbered(rc: number, param: number | undefined): number {
-  return param === undefined ? rc : rcParam(rc, param);
-}
-
 /**
- * TPM2_Load's unwrap (Part 3 §12.2; Part 1 §22): the integrity HMAC is checked first, over the
- * bytes as received and in constant time, so nothing is decrypted or parsed from a blob this
- * parent did not make. Errors: TPM_RC_INTEGRITY (bad HMAC: another TPM, another parent, another
- * public area, a changed byte), unmarshalling codes for a blob too short to hold its HMAC,
- * TPM_RC_VALUE for an IV that is not one AES block, TPM_RC_SENSITIVE when the decrypted area does
- * not unmarshal exactly (format-zero, so it carries no parameter number). `param` is the number
- * of the private-blob parameter (1 for TPM2_Load); without it the codes are unnumbered.
+ * TPM2_Load's unwrap (Part 3 §12.2; Part 1 §22): the integrity HMAC is checked first
+ * (openOuterWrapper), so nothing is decrypted or parsed from a blob this parent did not make.
+ * Errors: TPM_RC_INTEGRITY (bad HMAC: another TPM, another parent, another public area, a changed
+ * byte), unmarshalling codes for a blob too short to hold its HMAC, TPM_RC_VALUE for an IV that
+ * is not one AES block, TPM_RC_SENSITIVE when the decrypted area does not unmarshal exactly
+ * (format-zero, so it carries no parameter number). `param` is the number of the private-blob
+ * parameter (1 for TPM2_Load); without it the codes are unnumbered.
  */
 export function unwrapPrivate(
   parent: TpmObject,
@@ -144,31 +166,12 @@ export function unwrapPrivate(
   param?: number,
 ): Sensitive {
   const { seed, hashAlg, keyBits } = storageParams(parent);
-  const r = new Reader(blob);
-  let outerHmac: Buffer;
-  try {
-    outerHmac = TPM2B_DIGEST.read(r);
-  } catch (err) {
-    if (err instanceof WireError) throw new RcError(numbered(err.rc, param));
-    throw err;
-  }
-  const protectedPart = r.rest();
-  const keys = protectionKeys(hashAlg, seed, childName, keyBits);
-  const expected = hmac(hashAlg, keys.hmacKey, protectedPart, childName);
-  if (!timingSafeEqualBytes(expected, outerHmac)) {
-    throw new RcError(numbered(TPM_RC.INTEGRITY, param));
-  }
+  const { keys, protectedPart } = openOuterWrapper(hashAlg, seed, childName, keyBits, blob, param);
 
   // From here on the bytes are ours: only a blob this TPM made under this parent gets here.
   const inner = new Reader(protectedPart);
-  let iv: Buffer;
-  try {
-    iv = TPM2B_IV.read(inner);
-  } catch (err) {
-    if (err instanceof WireError) throw new RcError(numbered(err.rc, param));
-    throw err;
-  }
-  if (iv.length !== AES_BLOCK_BYTES) throw new RcError(numbered(TPM_RC.VALUE, param));
+  const iv = parsing(param, () => TPM2B_IV.read(inner));
+  if (iv.length !== AES_BLOCK_BYTES) throw new RcError(rcFor(TPM_RC.VALUE, param));
   const clear = cfbDecrypt(keys.symKey, iv, inner.rest());
   return readSensitive2B(clear, TPM_RC.SENSITIVE);
 }

@@ -52,10 +52,7 @@ export async function atomicWriteFile(
   data: Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const mode = checkArgs(target, data, options);
-  if (options.removeStale ?? true) await removeStaleTempFiles(target);
-  const temp = await writeTempFile(target, data, mode);
-  await _atomicWriteInternals.beforeRename(temp, target);
+  const temp = await stageTempFile(target, data, options);
   try {
     await rename(temp, target);
   } catch (err) {
@@ -77,10 +74,7 @@ export async function atomicCreateFile(
   data: Uint8Array,
   options: AtomicWriteOptions = {},
 ): Promise<boolean> {
-  const mode = checkArgs(target, data, options);
-  if (options.removeStale ?? true) await removeStaleTempFiles(target);
-  const temp = await writeTempFile(target, data, mode);
-  await _atomicWriteInternals.beforeRename(temp, target);
+  const temp = await stageTempFile(target, data, options);
   let created = true;
   try {
     // link(2) fails with EEXIST instead of replacing, which rename(2) would do silently.
@@ -132,6 +126,23 @@ export async function removeStaleTempFiles(target: string): Promise<string[]> {
     }
   }
   return removed;
+}
+
+/**
+ * What both writers do before the new file takes the target's name: check the arguments, sweep
+ * stale temporary files (unless the caller opted out), write and fsync the temporary file, then
+ * run the test seam. Returns the temporary file's path.
+ */
+async function stageTempFile(
+  target: string,
+  data: Uint8Array,
+  options: AtomicWriteOptions,
+): Promise<string> {
+  const mode = checkArgs(target, data, options);
+  if (options.removeStale ?? true) await removeStaleTempFiles(target);
+  const temp = await writeTempFile(target, data, mode);
+  await _atomicWriteInternals.beforeRename(temp, target);
+  return temp;
 }
 
 function checkArgs(target: string, data: Uint8Array, options: AtomicWriteOptions): number {

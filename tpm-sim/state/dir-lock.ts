@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, rename, unlink } from 'node:fs/promises';
 import { atomicCreateFile } from './atomic-write.ts';
 import { StateError } from './errors.ts';
-import { errnoCode, ioError, openNoFollow, readExactly } from './fs-util.ts';
+import { errnoCode, ioError, readNoFollow } from './fs-util.ts';
 
 /**
  * An advisory lock file, so that two TPM servers never write the same state directory: the loser
@@ -84,22 +84,10 @@ function makeLock(path: string, content: string): DirLock {
 }
 
 async function readLockFile(path: string): Promise<string | undefined> {
-  let handle: Awaited<ReturnType<typeof openNoFollow>>;
-  try {
-    handle = await openNoFollow(path);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw ioError('open lock file', path, err);
-  }
-  try {
-    const st = await handle.stat();
-    const size = Math.min(st.size, MAX_LOCK_FILE_BYTES + 1);
-    return Buffer.from(await readExactly(handle, size)).toString('utf8');
-  } catch (err) {
-    throw ioError('read lock file', path, err);
-  } finally {
-    await handle.close().catch(() => {});
-  }
+  const bytes = await readNoFollow(path, 'lock file', (st) =>
+    Math.min(st.size, MAX_LOCK_FILE_BYTES + 1),
+  );
+  return bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8');
 }
 
 /**

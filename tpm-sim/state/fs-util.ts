@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { StateError } from './errors.ts';
 
@@ -50,6 +50,38 @@ export async function readExactly(handle: FileHandle, size: number): Promise<Uin
     done += bytesRead;
   }
   return done === size ? buf : buf.subarray(0, done);
+}
+
+/**
+ * Reads a small file through openNoFollow; undefined if there is no file at `path`. `size` sees
+ * the open file's stats and returns how many bytes to read from its start, or throws a
+ * StateError to refuse the file. `refuseOpen` may turn an open failure into the caller's own
+ * StateError (a symlink, no permission). A StateError passes through; any other failure is
+ * ERR_STATE_IO "cannot open|read [what] path".
+ */
+export async function readNoFollow(
+  path: string,
+  what: string | undefined,
+  size: (st: Stats) => number,
+  refuseOpen?: (code: string | undefined, err: unknown) => StateError | undefined,
+): Promise<Uint8Array | undefined> {
+  const doing = (verb: string) => (what === undefined ? verb : `${verb} ${what}`);
+  let handle: FileHandle;
+  try {
+    handle = await openNoFollow(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'ENOENT') return undefined;
+    throw refuseOpen?.(code, err) ?? ioError(doing('open'), path, err);
+  }
+  try {
+    return await readExactly(handle, size(await handle.stat()));
+  } catch (err) {
+    if (err instanceof StateError) throw err;
+    throw ioError(doing('read'), path, err);
+  } finally {
+    await handle.close().catch(() => {});
+  }
 }
 
 /**

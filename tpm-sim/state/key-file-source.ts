@@ -3,14 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { atomicCreateFile } from './atomic-write.ts';
 import { StateError } from './errors.ts';
-import {
-  currentUid,
-  errnoCode,
-  formatMode,
-  ioError,
-  openNoFollow,
-  readExactly,
-} from './fs-util.ts';
+import { currentUid, formatMode, ioError, readNoFollow } from './fs-util.ts';
 import { type GetKeyOptions, KEY_BYTES, type KeySource } from './key-source.ts';
 
 /**
@@ -69,45 +62,41 @@ export class KeyFileSource implements KeySource {
   }
 
   async #read(): Promise<Uint8Array | undefined> {
-    let handle: Awaited<ReturnType<typeof openNoFollow>>;
-    try {
-      handle = await openNoFollow(this.path);
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'ENOENT') return undefined;
-      if (code === 'ELOOP') {
-        throw this.#refuse('is a symbolic link; point the key source at the real file', err);
-      }
-      if (code === 'EACCES' || code === 'EPERM') {
-        throw this.#refuse('cannot be opened for reading by this user', err);
-      }
-      throw ioError('open key file', this.path, err);
-    }
-    try {
-      const st = await handle.stat();
-      if (!st.isFile()) throw this.#refuse('is not a regular file');
-      const uid = currentUid();
-      if (uid !== undefined && st.uid !== uid) {
-        throw this.#refuse(`is owned by uid ${st.uid}, not by this user (uid ${uid})`);
-      }
-      if ((st.mode & 0o077) !== 0) {
-        throw this.#refuse(
-          `has mode ${formatMode(st.mode)}, which lets group or others access it; ` +
-            `run: chmod 600 ${this.path}`,
-        );
-      }
-      if (st.size !== KEY_BYTES) {
-        throw this.#refuse(`is ${st.size} bytes; a sealing key file is exactly ${KEY_BYTES} bytes`);
-      }
-      const key = await readExactly(handle, KEY_BYTES);
-      if (key.length !== KEY_BYTES) throw this.#refuse('shrank while being read');
-      return key;
-    } catch (err) {
-      if (err instanceof StateError) throw err;
-      throw ioError('read key file', this.path, err);
-    } finally {
-      await handle.close().catch(() => {});
-    }
+    const key = await readNoFollow(
+      this.path,
+      'key file',
+      (st) => {
+        if (!st.isFile()) throw this.#refuse('is not a regular file');
+        const uid = currentUid();
+        if (uid !== undefined && st.uid !== uid) {
+          throw this.#refuse(`is owned by uid ${st.uid}, not by this user (uid ${uid})`);
+        }
+        if ((st.mode & 0o077) !== 0) {
+          throw this.#refuse(
+            `has mode ${formatMode(st.mode)}, which lets group or others access it; ` +
+              `run: chmod 600 ${this.path}`,
+          );
+        }
+        if (st.size !== KEY_BYTES) {
+          throw this.#refuse(
+            `is ${st.size} bytes; a sealing key file is exactly ${KEY_BYTES} bytes`,
+          );
+        }
+        return KEY_BYTES;
+      },
+      (code, err) => {
+        if (code === 'ELOOP') {
+          return this.#refuse('is a symbolic link; point the key source at the real file', err);
+        }
+        if (code === 'EACCES' || code === 'EPERM') {
+          return this.#refuse('cannot be opened for reading by this user', err);
+        }
+        return undefined;
+      },
+    );
+    if (key !== undefined && key.length !== KEY_BYTES)
+      throw this.#refuse('shrank while being read');
+    return key;
   }
 
   #refuse(why: string, cause?: unknown): StateError {

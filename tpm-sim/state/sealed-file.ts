@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomFillSync } from 'node:crypto';
 import { atomicWriteFile } from './atomic-write.ts';
 import { StateError } from './errors.ts';
-import { errnoCode, ioError, openNoFollow, readExactly } from './fs-util.ts';
+import { readNoFollow } from './fs-util.ts';
 import { isKeySourceKind, KEY_BYTES, type KeySourceKind } from './key-source.ts';
 
 /**
@@ -228,32 +228,24 @@ export async function readSealed(
   expectedKind: KeySourceKind,
 ): Promise<Uint8Array | undefined> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be non-empty');
-  let handle: Awaited<ReturnType<typeof openNoFollow>>;
-  try {
-    handle = await openNoFollow(path);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    if (errnoCode(err) === 'ELOOP') {
-      throw new StateError('ERR_STATE_IO', `${path} is a symbolic link; refusing to follow it`, {
-        cause: err,
-      });
-    }
-    throw ioError('open', path, err);
-  }
-  let sealed: Uint8Array;
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new StateError('ERR_STATE_IO', `${path} is not a regular file`);
-    if (st.size > MAX_SEALED_FILE_BYTES) {
-      throw corrupt(path, `is ${st.size} bytes, over the ${MAX_SEALED_FILE_BYTES}-byte cap`);
-    }
-    sealed = await readExactly(handle, st.size);
-  } catch (err) {
-    if (err instanceof StateError) throw err;
-    throw ioError('read', path, err);
-  } finally {
-    await handle.close().catch(() => {});
-  }
+  const sealed = await readNoFollow(
+    path,
+    undefined,
+    (st) => {
+      if (!st.isFile()) throw new StateError('ERR_STATE_IO', `${path} is not a regular file`);
+      if (st.size > MAX_SEALED_FILE_BYTES) {
+        throw corrupt(path, `is ${st.size} bytes, over the ${MAX_SEALED_FILE_BYTES}-byte cap`);
+      }
+      return st.size;
+    },
+    (code, err) =>
+      code === 'ELOOP'
+        ? new StateError('ERR_STATE_IO', `${path} is a symbolic link; refusing to follow it`, {
+            cause: err,
+          })
+        : undefined,
+  );
+  if (sealed === undefined) return undefined;
   return unsealState(sealed, key, expectedKind, path);
 }
 

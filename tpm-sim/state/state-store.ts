@@ -3,14 +3,7 @@ import { join, resolve } from 'node:path';
 import { atomicWriteFile } from './atomic-write.ts';
 import { acquireDirLock, type DirLock } from './dir-lock.ts';
 import { StateError } from './errors.ts';
-import {
-  currentUid,
-  errnoCode,
-  formatMode,
-  ioError,
-  openNoFollow,
-  readExactly,
-} from './fs-util.ts';
+import { currentUid, errnoCode, formatMode, ioError, readNoFollow } from './fs-util.ts';
 import {
   assertKeySource,
   isKeySourceKind,
@@ -249,26 +242,14 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function readManifestFile(path: string): Promise<StateManifest | undefined> {
-  let handle: Awaited<ReturnType<typeof openNoFollow>>;
-  try {
-    handle = await openNoFollow(path);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return undefined;
-    throw ioError('open', path, err);
-  }
-  let text: string;
-  try {
-    const st = await handle.stat();
+  const bytes = await readNoFollow(path, undefined, (st) => {
     if (!st.isFile() || st.size > MAX_MANIFEST_BYTES) {
       throw new StateError('ERR_STATE_CORRUPT', `${path} is not a state manifest (size or type)`);
     }
-    text = Buffer.from(await readExactly(handle, st.size)).toString('utf8');
-  } catch (err) {
-    if (err instanceof StateError) throw err;
-    throw ioError('read', path, err);
-  } finally {
-    await handle.close().catch(() => {});
-  }
+    return st.size;
+  });
+  if (bytes === undefined) return undefined;
+  const text = Buffer.from(bytes).toString('utf8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

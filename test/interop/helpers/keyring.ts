@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { outputTail, ProcessGroup } from './process.ts';
 
 /**
  * A private Secret Service for tests: a D-Bus session bus of our own plus gnome-keyring-daemon on
@@ -22,9 +23,7 @@ export const KEYRING_PROGRAMS: ReadonlyArray<readonly [program: string, pkg: str
   ['secret-tool', 'libsecret-tools'],
 ];
 
-const STOP_GRACE_MS = 5_000;
 const START_TIMEOUT_MS = 15_000;
-const OUTPUT_TAIL = 8_192;
 export const SECRET_SERVICE_NAME = 'org.freedesktop.secrets';
 
 /** Throws (so the test fails, never skips) naming the Debian package for each missing program. */
@@ -56,20 +55,8 @@ function onPath(program: string): boolean {
   return false;
 }
 
-// Every process this module starts, so that none outlives the test worker even if a test forgets
-// to stop it or fails half-way.
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-});
+// Every process this module starts.
+const processes = new ProcessGroup();
 
 interface Tracked {
   readonly child: ChildProcess;
@@ -81,51 +68,18 @@ function track(command: string, args: string[], env: NodeJS.ProcessEnv): Tracked
   const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   // Without a listener a failed spawn (ENOENT) would be an uncaught 'error' event.
   child.on('error', () => {});
-  let tail = '';
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL);
-  };
-  child.stderr?.on('data', keep);
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  const output = outputTail(child.stderr);
+  processes.add(child);
   if (child.pid === undefined) {
     // spawn reports ENOENT asynchronously; the pid is missing synchronously in that case.
     throw new Error(`cannot start ${command}`);
   }
-  return { child, pid: child.pid, output: () => tail };
-}
-
-/** SIGTERM by pid, then SIGKILL after a grace period; resolves once the process has exited. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    live.delete(child);
-    return;
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  signal(pid, 'SIGTERM');
-  const graceful = await Promise.race([
-    exited.then(() => true),
-    sleep(STOP_GRACE_MS).then(() => false),
-  ]);
-  if (!graceful) {
-    signal(pid, 'SIGKILL');
-    await exited;
-  }
-  live.delete(child);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
+  return { child, pid: child.pid, output };
 }
 
 /** Stops (by pid) every process this module started that is still running. */
 export async function stopAllKeyringProcesses(): Promise<void> {
-  await Promise.all([...live].map((child) => stopChild(child)));
+  await processes.stopAll();
 }
 
 export interface SessionBus {
@@ -187,10 +141,10 @@ export async function startSessionBus(dir: string): Promise<SessionBus> {
       reject(new Error(`dbus-daemon exited (code ${code}, signal ${sig})\n${proc.output()}`));
     });
   }).catch(async (err) => {
-    await stopChild(proc.child);
+    await processes.stop(proc.child);
     throw err;
   });
-  return { address, pid: proc.pid, stop: () => stopChild(proc.child) };
+  return { address, pid: proc.pid, stop: () => processes.stop(proc.child) };
 }
 
 /** Creates an isolated HOME with the XDG directories gnome-keyring uses; returns its path. */
@@ -252,14 +206,14 @@ export async function startKeyringDaemon(options: KeyringDaemonOptions): Promise
       await sleep(50);
     }
   } catch (err) {
-    await stopChild(proc.child);
+    await processes.stop(proc.child);
     throw new Error(`${(err as Error).message}\n${proc.output()}`);
   }
   return {
     pid: proc.pid,
     output: proc.output,
     async stop() {
-      await stopChild(proc.child);
+      await processes.stop(proc.child);
       // The name is released when the daemon's connection closes; wait so that a daemon started
       // next cannot race the old one for it.
       for (let i = 0; i < 100 && (await nameHasOwner(bus, SECRET_SERVICE_NAME)); i++) {

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { findFreePortPair, LOOPBACK, waitForPorts } from './ports.ts';
+import { outputTail, ProcessGroup } from './process.ts';
 
 /**
  * A TPM server on loopback: TPM commands on `port`, control/platform channel on `port + 1`.
@@ -16,27 +16,12 @@ export interface TpmServer {
   restart?(): Promise<void>;
 }
 
-const STOP_GRACE_MS = 5_000;
-const OUTPUT_TAIL = 8_192;
-
-// Every server process started through this module, so that none outlives the test worker even
-// when a test forgets to stop it or the worker dies between tests.
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-});
+// Every server process started through this module.
+const processes = new ProcessGroup();
 
 /** Kills (by pid) every server process this module started that is still running. */
 export async function stopAllServers(): Promise<void> {
-  await Promise.all([...live].map((child) => stopProcess(child)));
+  await processes.stopAll();
 }
 
 export interface ServerProcessSpec {
@@ -70,18 +55,12 @@ export async function startServerProcess(spec: ServerProcessSpec): Promise<Serve
     env: spec.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let tail = '';
-  const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  const output = outputTail(child.stdout, child.stderr);
   let spawnError: Error | undefined;
   child.once('error', (err) => {
     spawnError = err;
   });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  processes.add(child);
 
   const commandLine = [spec.command, ...spec.args].join(' ');
   try {
@@ -96,43 +75,57 @@ export async function startServerProcess(spec: ServerProcessSpec): Promise<Serve
       },
     });
   } catch (err) {
-    await stopProcess(child);
+    await processes.stop(child);
     const extra = spec.diagnostics ? await spec.diagnostics().catch(() => '') : '';
     throw new Error(
-      `${(err as Error).message}\ncommand: ${commandLine}\noutput:\n${tail}${extra ? `\n${extra}` : ''}`,
+      `${(err as Error).message}\ncommand: ${commandLine}\noutput:\n${output()}${extra ? `\n${extra}` : ''}`,
     );
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${spec.label} has no pid`);
-  return { pid, output: () => tail, stop: () => stopProcess(child) };
+  return { pid, output, stop: () => processes.stop(child) };
 }
 
-/** SIGTERM by pid, then SIGKILL if the process has not exited after a grace period. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    live.delete(child);
-    return;
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  signal(pid, 'SIGTERM');
-  const graceful = await Promise.race([
-    exited.then(() => true),
-    sleep(STOP_GRACE_MS).then(() => false),
-  ]);
-  if (!graceful) {
-    signal(pid, 'SIGKILL');
-    await exited;
-  }
-  live.delete(child);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
+/**
+ * Starts the server `spec(port)` describes, on a free port pair, for a server whose files live in
+ * `dir`. `restart()` stops the process and starts it again with the same spec (same port, same
+ * files); `stop()` stops it and removes `dir`, as does a failed start.
+ */
+export async function startServerInDir(
+  dir: string,
+  spec: (port: number) => ServerProcessSpec,
+): Promise<Required<TpmServer>> {
+  let port: number;
   try {
-    process.kill(pid, sig);
+    port = await findFreePortPair();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
+  const serverSpec = spec(port);
+  let proc: ServerProcess | undefined;
+  try {
+    proc = await startServerProcess(serverSpec);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port,
+    async restart() {
+      await proc?.stop();
+      proc = undefined;
+      proc = await startServerProcess(serverSpec);
+    },
+    async stop() {
+      try {
+        await proc?.stop();
+      } finally {
+        proc = undefined;
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 export interface Swtpm extends TpmServer {
@@ -148,14 +141,9 @@ export interface Swtpm extends TpmServer {
 export async function startSwtpm(): Promise<Swtpm> {
   const dir = await mkdtemp(join(tmpdir(), 'prtlab-swtpm-'));
   const logFile = join(dir, 'swtpm.log');
-  let port: number;
-  try {
-    port = await findFreePortPair();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  const spec: ServerProcessSpec = {
+  // swtpm writes its NV state (tpm2-00.permall) to the state dir as it changes, so a restart on
+  // the same dir keeps persistent handles and the hierarchy seeds.
+  const server = await startServerInDir(dir, (port) => ({
     label: 'swtpm',
     command: 'swtpm',
     args: [
@@ -174,32 +162,6 @@ export async function startSwtpm(): Promise<Swtpm> {
     ],
     port,
     diagnostics: async () => `swtpm log:\n${await readFile(logFile, 'utf8').catch(() => '')}`,
-  };
-
-  let proc: ServerProcess | undefined;
-  try {
-    proc = await startServerProcess(spec);
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    port,
-    stateDir: dir,
-    async restart() {
-      await proc?.stop();
-      proc = undefined;
-      // swtpm writes its NV state (tpm2-00.permall) to the state dir as it changes, so a stop and
-      // start on the same dir keeps persistent handles and the hierarchy seeds.
-      proc = await startServerProcess(spec);
-    },
-    async stop() {
-      try {
-        await proc?.stop();
-      } finally {
-        proc = undefined;
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
-  };
+  }));
+  return { ...server, stateDir: dir };
 }

@@ -162,6 +162,14 @@ function variableProperties(tpm: Tpm): [number, number][] {
   ];
 }
 
+/** The handles of the sessions that are loaded (or, with `loaded` false, saved), ascending. */
+function sessionHandles(tpm: Tpm, loaded: boolean): number[] {
+  return [...tpm.sessions.values()]
+    .filter((s) => s.loaded === loaded)
+    .map((s) => s.handle)
+    .sort((a, b) => a - b);
+}
+
 function handlesOfType(tpm: Tpm, type: number): number[] {
   switch (type) {
     case TPM_HT.TRANSIENT:
@@ -170,15 +178,9 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
       return [...tpm.persistentObjects.keys()].sort((a, b) => a - b);
     // TPM_HT_LOADED_SESSION and TPM_HT_SAVED_SESSION (Part 2 §7.2).
     case TPM_HT.HMAC_SESSION:
-      return [...tpm.sessions.values()]
-        .filter((s) => s.loaded)
-        .map((s) => s.handle)
-        .sort((a, b) => a - b);
+      return sessionHandles(tpm, true);
     case TPM_HT.POLICY_SESSION:
-      return [...tpm.sessions.values()]
-        .filter((s) => !s.loaded)
-        .map((s) => s.handle)
-        .sort((a, b) => a - b);
+      return sessionHandles(tpm, false);
     case TPM_HT.PERMANENT:
       return [
         TPM_RH.OWNER,

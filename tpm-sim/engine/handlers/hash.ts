@@ -7,6 +7,7 @@ import { TPM_ALG, TPM_RH, TPM_ST, TPMA_OBJECT } from '../../wire/constants.ts';
 import { rcHandle, rcParam, TPM_RC } from '../../wire/rc.ts';
 import type { KeyedHashParms, Ticket } from '../../wire/structures.ts';
 import type { Handler } from '../handler.ts';
+import { sensitiveForAuth } from '../objects.ts';
 import { RcError } from '../rc-error.ts';
 import { checkTicket, makeTicket, nullTicketOf } from '../tickets.ts';
 import type { Tpm } from '../tpm.ts';
@@ -76,13 +77,12 @@ export const HMAC: Handler<'HMAC'> = (ctx, p) => {
   if (pub.objectAttributes & TPMA_OBJECT.restricted)
     throw new RcError(rcHandle(TPM_RC.ATTRIBUTES, 1));
   if (!(pub.objectAttributes & TPMA_OBJECT.sign)) throw new RcError(rcHandle(TPM_RC.KEY, 1));
-  // A public-only object has no authValue to authorize with (the reference's IsAuthValueAvailable).
-  if (!obj.sensitive) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
+  const sensitive = sensitiveForAuth(obj);
   const own = (pub.parameters as KeyedHashParms).scheme;
   let hashAlg: number;
   if (own.scheme === TPM_ALG.NULL) hashAlg = p.hashAlg;
   else
     hashAlg = p.hashAlg === TPM_ALG.NULL || p.hashAlg === own.hashAlg ? own.hashAlg : TPM_ALG.NULL;
   if (hashAlg === TPM_ALG.NULL) throw new RcError(rcParam(TPM_RC.VALUE, 2));
-  return { response: { outHMAC: hmac(hashAlg, obj.sensitive.sensitive, p.buffer) } };
+  return { response: { outHMAC: hmac(hashAlg, sensitive.sensitive, p.buffer) } };
 };

@@ -15,9 +15,9 @@ import {
   type CreationData,
   type PcrSelection,
   type Public,
+  type Sensitive,
   type Ticket,
   TPMS_CREATION_DATA,
-  TPMT_PUBLIC,
 } from '../../wire/structures.ts';
 import {
   checkCreateTemplate,
@@ -34,13 +34,15 @@ import {
   has,
   isStorageParent,
   makeObject,
-  objectName,
+  type PublicName,
+  publicName,
   type TpmObject,
 } from '../objects.ts';
 import { RcError } from '../rc-error.ts';
 import { unwrapPrivate, wrapPrivate } from '../storage.ts';
 import { makeTicket } from '../tickets.ts';
 import type { Tpm } from '../tpm.ts';
+import { isHierarchyOrNull } from './hash.ts';
 
 const A = TPM_ALG;
 const EMPTY = Buffer.alloc(0);
@@ -55,6 +57,26 @@ function storageParent(e: Entity): TpmObject {
     throw new RcError(rcHandle(TPM_RC.TYPE, 1));
   }
   return obj;
+}
+
+/**
+ * The Name of an object that arrives as a blob (Load, Import). The blob's integrity covers the
+ * Name, so the Name comes first; no nameAlg, no Name (TPM_RC_HASH on the public area, parameter 2).
+ */
+function blobName(pub: Public): PublicName {
+  if (pub.nameAlg === A.NULL) throw new RcError(rcParam(TPM_RC.HASH, 2));
+  return publicName(pub);
+}
+
+/**
+ * seedValue is at most one nameAlg digest (TPM_RC_KEY_SIZE on the sensitive area, `param`). Load,
+ * LoadExternal and Import check it before the attributes, as the reference does, although
+ * checkKeyMaterial repeats it later.
+ */
+function checkSeedSize(pub: Public, sensitive: Sensitive, param: number): void {
+  if (sensitive.seedValue.length > requireHash(pub.nameAlg).digestSize) {
+    throw new RcError(rcParam(TPM_RC.KEY_SIZE, param));
+  }
 }
 
 /** TPMA_LOCALITY for the command's locality (Part 2 §8.5): a bit for 0-4, the value above 31. */
@@ -153,7 +175,7 @@ export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
 
   // Deterministic from (seed, template as sent, sensitive.data): see primaryStream. The codec is
   // canonical, so re-marshalling the parsed template gives exactly the bytes that were sent.
-  const templateName = objectName(template.nameAlg, marshal(TPMT_PUBLIC, template));
+  const templateName = publicName(template).name;
   const stream = primaryStream(
     template.nameAlg,
     primarySeed(tpm, hierarchy),
@@ -173,6 +195,7 @@ export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
     sensitive: made.sensitive,
     hierarchy,
     parentQn: hierarchyName,
+    ...(made.keys ? { keys: made.keys } : {}),
   });
   const c = creation(
     ctx,
@@ -203,8 +226,7 @@ export const Create: Handler<'Create'> = async (ctx, p) => {
     { userAuth, data: p.inSensitive.data },
     { sensitiveParam: 1 },
   );
-  const publicBytes = marshal(TPMT_PUBLIC, made.publicArea);
-  const name = objectName(made.publicArea.nameAlg, publicBytes);
+  const { name } = publicName(made.publicArea);
   const c = creation(
     ctx,
     template.nameAlg,
@@ -233,22 +255,21 @@ export const Load: Handler<'Load'> = (ctx, p) => {
   tpm.requireFreeSlot();
   if (p.inPrivate.length === 0) throw new RcError(rcParam(TPM_RC.SIZE, 1));
   const parent = storageParent(ctx.handles[0]!);
-  // The blob's integrity covers the Name, so the Name comes first; no nameAlg, no Name.
-  if (pub.nameAlg === A.NULL) throw new RcError(rcParam(TPM_RC.HASH, 2));
-  const name = objectName(pub.nameAlg, marshal(TPMT_PUBLIC, pub));
-  const sensitive = unwrapPrivate(parent, name, p.inPrivate, 1);
+  const named = blobName(pub);
+  const sensitive = unwrapPrivate(parent, named.name, p.inPrivate, 1);
   // The object passed these checks when it was created, but the public area comes from the
   // caller (Part 3 §12.2.1): attributes against the parent (0x2C2 for a fixedTPM child of a
   // duplicable parent), then the key material against the public area.
-  const digestSize = requireHash(pub.nameAlg).digestSize;
-  if (sensitive.seedValue.length > digestSize) throw new RcError(rcParam(TPM_RC.KEY_SIZE, 1));
+  checkSeedSize(pub, sensitive, 1);
   checkObjectAttributes(parent.publicArea, pub, 2);
-  checkKeyMaterial(pub, sensitive, { pub: 2, sens: 1 });
+  const keys = checkKeyMaterial(pub, sensitive, { pub: 2, sens: 1 });
   const obj = makeObject({
     publicArea: pub,
     sensitive,
     hierarchy: parent.hierarchy,
     parentQn: parent.qualifiedName,
+    named,
+    ...(keys ? { keys } : {}),
   });
   const handle = tpm.loadTransient(obj);
   return { handles: [handle], response: { name: obj.name } };
@@ -256,20 +277,13 @@ export const Load: Handler<'Load'> = (ctx, p) => {
 
 // ---- TPM2_LoadExternal (Part 3 §12.3) -------------------------------------------------------
 
-const HIERARCHIES = new Set<number>([
-  TPM_RH.OWNER,
-  TPM_RH.ENDORSEMENT,
-  TPM_RH.PLATFORM,
-  TPM_RH.NULL,
-]);
-
 export const LoadExternal: Handler<'LoadExternal'> = (ctx, p) => {
   const { tpm } = ctx;
   const pub = p.inPublic;
   const sensitive = p.inPrivate;
   checkReservedBits(pub, 2);
   // TPMI_RH_HIERARCHY+ (Part 2 §9): anything else fails unmarshalling with TPM_RC_VALUE.
-  if (!HIERARCHIES.has(p.hierarchy)) throw new RcError(rcParam(TPM_RC.VALUE, 3));
+  if (!isHierarchyOrNull(p.hierarchy)) throw new RcError(rcParam(TPM_RC.VALUE, 3));
   tpm.requireFreeSlot();
   if (sensitive !== undefined) {
     // A key whose private part came from outside must not pass for one made by this TPM: only
@@ -288,16 +302,16 @@ export const LoadExternal: Handler<'LoadExternal'> = (ctx, p) => {
     // Public-only (or nameless) objects: only the schemes must make sense.
     checkSchemes(undefined, pub, 2);
   } else {
-    const digestSize = requireHash(pub.nameAlg).digestSize;
-    if (sensitive.seedValue.length > digestSize) throw new RcError(rcParam(TPM_RC.KEY_SIZE, 1));
+    checkSeedSize(pub, sensitive, 1);
     checkObjectAttributes(undefined, pub, 2);
   }
-  checkKeyMaterial(pub, sensitive, { pub: 2, sens: 1 });
+  const keys = checkKeyMaterial(pub, sensitive, { pub: 2, sens: 1 });
   const obj = makeObject({
     publicArea: pub,
     hierarchy: p.hierarchy,
     parentQn: EMPTY,
     ...(sensitive ? { sensitive } : {}),
+    ...(keys ? { keys } : {}),
   });
   // An external object has no parent in this TPM: its qualified Name is its Name.
   const handle = tpm.loadTransient({ ...obj, qualifiedName: obj.name });
@@ -342,8 +356,7 @@ export const Import: Handler<'Import'> = (ctx, p) => {
     // ... and the outer one.
     throw new RcError(rcParam(TPM_RC.ATTRIBUTES, 4));
   }
-  if (pub.nameAlg === A.NULL) throw new RcError(rcParam(TPM_RC.HASH, 2));
-  const name = objectName(pub.nameAlg, marshal(TPMT_PUBLIC, pub));
+  const { name } = blobName(pub);
   const sensitive = unwrapDuplicate({
     parent: parent.publicArea,
     seed,
@@ -356,9 +369,7 @@ export const Import: Handler<'Import'> = (ctx, p) => {
   });
   // Validate as a load would, so that a blob that can never load is refused now. The object is
   // judged on its own (no parent), as the reference implementation does for Import.
-  if (sensitive.seedValue.length > requireHash(pub.nameAlg).digestSize) {
-    throw new RcError(rcParam(TPM_RC.KEY_SIZE, 3));
-  }
+  checkSeedSize(pub, sensitive, 3);
   checkObjectAttributes(undefined, pub, 2);
   checkKeyMaterial(pub, sensitive, { pub: 2, sens: 3 });
   return { response: { outPrivate: wrapPrivate(parent, name, sensitive) } };

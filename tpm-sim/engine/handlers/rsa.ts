@@ -9,14 +9,15 @@ import {
   rsaesEncrypt,
   rsaRawDecrypt,
   rsaRawEncrypt,
-} from '../../crypto/rsa-encrypt.ts';
+} from '../../crypto/rsa.ts';
 import { TPM_ALG, TPMA_OBJECT } from '../../wire/constants.ts';
 import { rcHandle, rcParam, TPM_RC } from '../../wire/rc.ts';
 import type { Public, RsaParms, Scheme } from '../../wire/structures.ts';
 import type { Handler } from '../handler.ts';
 import { privateKeyOf, publicKeyOf } from '../key-cache.ts';
-import type { TpmObject } from '../objects.ts';
+import { sensitiveForAuth, type TpmObject } from '../objects.ts';
 import { RcError } from '../rc-error.ts';
+import { mergeSchemes } from '../schemes.ts';
 
 const A = TPM_ALG;
 
@@ -33,17 +34,13 @@ function checkLabel(label: Buffer): void {
 
 /**
  * The encryption scheme (the reference's CryptRsaSelectScheme): the key's scheme unless it is
- * TPM_ALG_NULL, then the caller's; both given must agree in scheme and hash, else TPM_RC_SCHEME
- * for inScheme. Both NULL selects raw RSA (Part 3 §14.2: "If the scheme is TPM_ALG_NULL, the
- * message is encrypted without padding"). A key scheme that is no encryption scheme (a
- * sign-and-decrypt key with RSASSA) is TPM_RC_SCHEME too.
+ * TPM_ALG_NULL, then the caller's (mergeSchemes); both given must agree in scheme and hash, else
+ * TPM_RC_SCHEME for inScheme. Both NULL selects raw RSA (Part 3 §14.2: "If the scheme is
+ * TPM_ALG_NULL, the message is encrypted without padding"). A key scheme that is no encryption
+ * scheme (a sign-and-decrypt key with RSASSA) is TPM_RC_SCHEME too.
  */
 function selectScheme(pub: Public, requested: Scheme): Scheme {
-  const own = (pub.parameters as RsaParms).scheme;
-  let chosen: Scheme | undefined;
-  if (own.scheme === A.NULL) chosen = requested;
-  else if (requested.scheme === A.NULL) chosen = own;
-  else if (own.scheme === requested.scheme && own.hashAlg === requested.hashAlg) chosen = requested;
+  const chosen = mergeSchemes((pub.parameters as RsaParms).scheme, requested);
   if (
     chosen === undefined ||
     (chosen.scheme !== A.OAEP && chosen.scheme !== A.RSAES && chosen.scheme !== A.NULL)
@@ -101,8 +98,7 @@ export const RSA_Decrypt: Handler<'RSA_Decrypt'> = (ctx, p) => {
   if (attrs & TPMA_OBJECT.restricted || !(attrs & TPMA_OBJECT.decrypt)) {
     throw new RcError(rcHandle(TPM_RC.ATTRIBUTES, 1));
   }
-  // A public-only object has no authValue to authorize with (the reference's IsAuthValueAvailable).
-  if (obj.sensitive === undefined) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
+  sensitiveForAuth(obj); // TPM_RC_AUTH_UNAVAILABLE for a public-only object
   checkLabel(p.label);
   const scheme = selectScheme(pub, p.inScheme);
   if (p.cipherText.length !== (pub.unique as Buffer).length)

@@ -13,7 +13,7 @@ import {
   rsapssVerifyDigest,
   rsassaSignDigest,
   rsassaVerifyDigest,
-} from '../../crypto/rsa-sign.ts';
+} from '../../crypto/rsa.ts';
 import { TPM_ALG, TPM_RH, TPM_ST, TPMA_OBJECT } from '../../wire/constants.ts';
 import { rcHandle, rcParam, TPM_RC } from '../../wire/rc.ts';
 import {
@@ -32,8 +32,9 @@ import {
 } from '../../wire/structures.ts';
 import type { Handler } from '../handler.ts';
 import { eccScalarOf, privateKeyOf, publicKeyOf } from '../key-cache.ts';
-import type { TpmObject } from '../objects.ts';
+import { sensitiveForAuth, type TpmObject } from '../objects.ts';
 import { RcError } from '../rc-error.ts';
+import { mergeSchemes } from '../schemes.ts';
 import { makeTicket, nullTicketOf } from '../tickets.ts';
 import type { Tpm } from '../tpm.ts';
 import { isHierarchyOrNull, isValidHashCheck } from './hash.ts';
@@ -70,17 +71,13 @@ function schemeFitsKey(type: number, scheme: number): boolean {
 
 /**
  * The signing scheme (Part 3 §20.2, and the reference's CryptSelectSignScheme): the key's own
- * scheme unless it is TPM_ALG_NULL, in which case the caller's. If both are given they must agree
- * in scheme and hash; both NULL, a disagreement, or a scheme the key type cannot produce is
+ * scheme unless it is TPM_ALG_NULL, in which case the caller's (mergeSchemes). Both NULL (no key
+ * type signs with TPM_ALG_NULL), a disagreement, or a scheme the key type cannot produce is
  * TPM_RC_SCHEME for inScheme (parameter 2).
  */
 function selectSignScheme(pub: Public, requested: Scheme): Scheme {
   const own = keyScheme(pub);
-  let chosen: Scheme | undefined;
-  if (own === undefined) chosen = undefined;
-  else if (own.scheme === A.NULL) chosen = requested.scheme === A.NULL ? undefined : requested;
-  else if (requested.scheme === A.NULL) chosen = own;
-  else if (own.scheme === requested.scheme && own.hashAlg === requested.hashAlg) chosen = requested;
+  const chosen = own === undefined ? undefined : mergeSchemes(own, requested);
   if (chosen === undefined || !schemeFitsKey(pub.type, chosen.scheme)) {
     throw new RcError(rcParam(TPM_RC.SCHEME, 2));
   }
@@ -140,8 +137,7 @@ export const Sign: Handler<'Sign'> = (ctx, p) => {
   if (!(pub.objectAttributes & TPMA_OBJECT.sign) || pub.type === A.SYMCIPHER) {
     throw new RcError(rcHandle(TPM_RC.KEY, 1));
   }
-  // A public-only object has no authValue to authorize with (the reference's IsAuthValueAvailable).
-  if (obj.sensitive === undefined) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
+  const sensitive = sensitiveForAuth(obj);
   const scheme = selectSignScheme(pub, p.inScheme);
   const hashAlg = scheme.hashAlg;
   checkValidation(ctx.tpm, obj, p.validation, hashAlg, p.digest);
@@ -159,7 +155,7 @@ export const Sign: Handler<'Sign'> = (ctx, p) => {
     }
     case A.HMAC: {
       // An HMAC "signature" is HMAC_hashAlg(key, digest) (Part 2 TPMU_SIGNATURE: TPMT_HA).
-      const body: Ha = { hashAlg, digest: hmac(hashAlg, obj.sensitive.sensitive, p.digest) };
+      const body: Ha = { hashAlg, digest: hmac(hashAlg, sensitive.sensitive, p.digest) };
       return { response: { signature: { sigAlg: A.HMAC, signature: body } } };
     }
     default:
