@@ -1,9 +1,12 @@
 /** The `prtlab` command: routes to subcommands, prints coded errors, returns the exit code. */
 import { readFileSync } from 'node:fs';
 import { PrtlabError } from '../lib/errors.ts';
+import { cloudCommand } from './cloud.ts';
+import { groupCommand } from './group.ts';
 import { type Io, processIo, usageError } from './io.ts';
 import { tpmServe } from './tpm-serve.ts';
 import { MAIN_HELP, TPM_HELP } from './usage.ts';
+import { userCommand } from './user.ts';
 
 function version(): string {
   // ../package.json from the sources, ../../package.json from dist/.
@@ -39,6 +42,9 @@ async function route(argv: string[], io: Io): Promise<number> {
     if (sub === 'serve') return tpmServe(rest, io);
     throw usageError(`unknown subcommand 'tpm ${sub}' (see prtlab tpm --help)`);
   }
+  if (cmd === 'cloud') return cloudCommand(argv.slice(1), io);
+  if (cmd === 'user') return userCommand(argv.slice(1), io);
+  if (cmd === 'group') return groupCommand(argv.slice(1), io);
   throw usageError(`unknown command '${cmd}' (see prtlab --help)`);
 }
 

@@ -5,6 +5,13 @@ Usage: prtlab <command> [options]
 
 Commands:
   tpm serve     run the software TPM 2.0 on loopback for tpm2-tools, swtpm clients and the agent
+  cloud serve   run the simulated Entra ID (HTTPS on 127.0.0.1:8443)
+  cloud ca      print the path of the lab CA certificate clients must trust
+  cloud device  list, disable, enable, delete or pre-create device objects
+  user          add, list, disable or enable directory users
+  group         add or list directory groups
+
+Commands that touch lab state take --data DIR (default $PRTLAB_HOME, or ./.prtlab).
 
 Options:
   -h, --help    show help (also: prtlab <command> --help)
@@ -38,5 +45,93 @@ Options:
                        a locked or unreachable keystore is an error, never a fallback
   --allow-remote       allow a non-loopback --host (the ports have no authentication)
   --transient-slots N  transient object slots (default 3, like swtpm)
+  -h, --help           show this help
+`;
+
+const DATA_OPTION = `  --data DIR           the lab's data directory (default $PRTLAB_HOME, or ./.prtlab)`;
+
+export const CLOUD_HELP = `Usage: prtlab cloud <subcommand> [options]
+
+Subcommands:
+  serve         run the simulated Entra ID over HTTPS
+  ca            print the lab CA certificate's path (creating the CA if needed)
+  device        list, disable, enable, delete or pre-create device objects
+`;
+
+export const CLOUD_SERVE_HELP = `Usage: prtlab cloud serve [options]
+
+Runs the simulated Microsoft Entra ID over HTTPS. On first start it creates, in DIR/cloud:
+the lab root CA (ca/lab-ca.pem: the only certificate clients need to trust), the device CA
+CN=MS-Organization-Access, the server certificate (127.0.0.1, ::1, localhost), the RS256
+token-signing key, and the directory (tenant contoso.test with a generated tenant id).
+Serves OpenID discovery (v1 and v2) and the JWKS under /{tenant}/, where {tenant} is common,
+organizations, the tenant id or its domain. Errors are Entra-shaped JSON (AADSTS codes).
+Stops cleanly on SIGINT or SIGTERM.
+
+Options:
+${DATA_OPTION}
+  --host ADDR          address to bind (default 127.0.0.1); only loopback unless --allow-remote
+  --port PORT          port (default 8443; 0 picks a free one)
+  --allow-remote       allow a non-loopback --host (the cloud issues tokens to anyone who reaches it)
+  -h, --help           show this help
+`;
+
+export const CLOUD_CA_HELP = `Usage: prtlab cloud ca [options]
+
+Prints the path of the lab root CA certificate (PEM), creating the CAs if they do not exist yet.
+Trust it to talk to the cloud, e.g.  curl --cacert "$(prtlab cloud ca)" https://127.0.0.1:8443/common/discovery/keys
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const CLOUD_DEVICE_HELP = `Usage: prtlab cloud device <subcommand> [options]
+
+Subcommands:
+  list [--json]                  list device objects
+  disable ID                     disable a device (by device id or object id)
+  enable ID                      enable it again
+  delete ID                      delete a device and revoke its tokens
+  precreate --cert PEM_FILE [--name NAME]
+                                 pre-create a hybrid-joined device (join type 6) from its
+                                 on-premises certificate: self-signed, RSA, subject CN = the
+                                 device GUID; the device then joins with PUT /EnrollmentServer/device/ID
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const USER_HELP = `Usage: prtlab user <subcommand> [options]
+
+Subcommands:
+  add UPN (--password PW | --password-stdin) [--guest] [--display-name NAME]
+          [--role NAME]... [--group NAME]...
+                       add a user; a member's UPN must be in the tenant's domain (contoso.test),
+                       a guest's (--guest) outside it. Passwords are 8 to 256 characters and are
+                       stored only as scrypt hashes. --password puts the password on the command
+                       line, where other local users can see it (ps); prefer --password-stdin,
+                       which reads it from standard input (one trailing newline is removed).
+                       Roles: Global Administrator, Cloud Device Administrator, User, ...
+                       (an unknown name is refused with the full list); groups must exist
+                       (prtlab group add).
+  list [--json]        list users with their roles and groups
+  disable UPN|ID       disable a user (sign-ins fail with AADSTS50057)
+  enable UPN|ID        enable a user again
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const GROUP_HELP = `Usage: prtlab group <subcommand> [options]
+
+Subcommands:
+  add NAME [--description TEXT]   add a group (names are unique, case-insensitive)
+  list [--json]                   list groups with their member count
+
+Options:
+${DATA_OPTION}
   -h, --help           show this help
 `;

@@ -32,7 +32,30 @@ export type ErrorCode =
   // The TPM server refused its options (non-loopback address without --allow-remote, bad port).
   | 'ERR_SERVER_CONFIG'
   // The command line was wrong.
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  // A PRT-protocol token or blob does not parse: part count, base64, JSON, field types, sizes.
+  | 'ERR_PROTOCOL_MALFORMED'
+  // A PRT-protocol token or blob is larger than its named cap (protocol/limits.ts).
+  | 'ERR_PROTOCOL_TOO_LARGE'
+  // A well-formed PRT-protocol token names an algorithm, encoding or KDF version we do not accept.
+  | 'ERR_PROTOCOL_UNSUPPORTED'
+  // A JWS signature (HS256 under a session-derived key, or RS256) did not verify.
+  | 'ERR_PROTOCOL_SIGNATURE'
+  // A JWE did not decrypt: RSA-OAEP unwrap, GCM tag or CBC padding failed (one generic message).
+  | 'ERR_PROTOCOL_DECRYPT'
+  // The cloud refused a request: an Entra-shaped error with an OAuth `error`, HTTP status and
+  // AADSTS number (CloudError.aadsts): malformed input, unknown tenant, bad credentials, ...
+  | 'ERR_CLOUD_REQUEST'
+  // The cloud refused its options: a non-loopback address without allowRemote, a bad port.
+  | 'ERR_CLOUD_CONFIG'
+  // The cloud's files in the data directory: wrong owner or mode, a symlink, a malformed key or
+  // certificate, an incomplete CA directory, or a read/write failure.
+  | 'ERR_CLOUD_STATE'
+  // An unexpected failure while the cloud served a request; answered as a generic AADSTS50000.
+  | 'ERR_CLOUD_INTERNAL'
+  // The directory refused an administrative change (duplicate UPN or name; unknown user, group,
+  // role or device; invalid attribute) or its database cannot be used (newer schema, corrupt).
+  | 'ERR_DIRECTORY';
 
 export class PrtlabError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,227 @@
+/** `prtlab cloud ...`: serve the simulated Entra ID, print the CA path, manage device objects. */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ensureCloudDirs, resolveDataDir } from '../cloud/data-dir.ts';
+import type { Device } from '../cloud/directory/types.ts';
+import { DirectoryError, echo } from '../cloud/errors.ts';
+import { certificateThumbprint, loadOrCreateAuthorities } from '../cloud/pki/authority.ts';
+import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
+import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/server.ts';
+import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
+import { type Io, usageError, waitForStop } from './io.ts';
+import { CLOUD_CA_HELP, CLOUD_DEVICE_HELP, CLOUD_HELP, CLOUD_SERVE_HELP } from './usage.ts';
+
+const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
+
+export async function cloudCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '-h' || sub === '--help') {
+    io.out(CLOUD_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'serve') return cloudServe(rest, io);
+  if (sub === 'ca') return cloudCa(rest, io);
+  if (sub === 'device') return cloudDevice(rest, io);
+  throw usageError(`unknown subcommand 'cloud ${sub}' (see prtlab cloud --help)`);
+}
+
+async function cloudServe(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ...DATA_OPTION,
+      ...HELP,
+      host: { type: 'string', default: DEFAULT_CLOUD_HOST },
+      port: { type: 'string', default: String(DEFAULT_CLOUD_PORT) },
+      'allow-remote': { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.out(CLOUD_SERVE_HELP);
+    return 0;
+  }
+  expectPositionals(positionals, [], 'cloud serve');
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) {
+    throw usageError(`--port must be 0..65535, not ${values.port}`);
+  }
+  const cloud = await startCloud({
+    dataDir: resolveDataDir(values.data),
+    host: values.host,
+    port,
+    allowRemote: values['allow-remote'],
+    log: (line) => io.err(`prtlab cloud: ${line}`),
+  });
+  io.out(
+    `prtlab cloud: ${cloud.caCreated ? 'created the lab CA and device CA' : 'loaded the lab CA'}\n` +
+      `prtlab cloud: ${cloud.directory.describe()}\n` +
+      `prtlab cloud: tenant ${cloud.tenant.id} (${cloud.tenant.domain})\n` +
+      `prtlab cloud: listening on ${cloud.url}\n` +
+      `prtlab cloud: trust ${cloud.caPath}  (curl --cacert ${cloud.caPath} ${cloud.url}/common/discovery/keys)\n`,
+  );
+  await waitForStop(io);
+  await cloud.close();
+  io.out('prtlab cloud: stopped\n');
+  return 0;
+}
+
+async function cloudCa(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...DATA_OPTION, ...HELP },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.out(CLOUD_CA_HELP);
+    return 0;
+  }
+  expectPositionals(positionals, [], 'cloud ca');
+  const paths = await ensureCloudDirs(resolveDataDir(values.data));
+  const { created } = await loadOrCreateAuthorities(paths);
+  if (created) io.err(`prtlab cloud: created the lab CA and device CA in ${paths.caDir}`);
+  // Only the path on stdout, so `--cacert "$(prtlab cloud ca)"` works.
+  io.out(`${paths.labCaCert}\n`);
+  return 0;
+}
+
+async function cloudDevice(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '-h' || sub === '--help') {
+    io.out(CLOUD_DEVICE_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: {
+      ...DATA_OPTION,
+      ...HELP,
+      json: { type: 'boolean', default: false },
+      cert: { type: 'string' },
+      name: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    io.out(CLOUD_DEVICE_HELP);
+    return 0;
+  }
+  const only = (allowed: readonly string[]) => {
+    for (const flag of ['json', 'cert', 'name'] as const) {
+      const given = flag === 'json' ? values.json : values[flag] !== undefined;
+      if (given && !allowed.includes(flag)) {
+        throw usageError(`cloud device ${sub}: --${flag} does not apply`);
+      }
+    }
+  };
+  switch (sub) {
+    case 'list': {
+      only(['json']);
+      expectPositionals(positionals, [], 'cloud device list');
+      const devices = await withDirectory(values.data, (d) => d.devices.list());
+      if (values.json) {
+        io.out(`${JSON.stringify(devices.map(deviceJson), null, 2)}\n`);
+      } else if (devices.length === 0) {
+        io.out('no devices\n');
+      } else {
+        table(
+          io,
+          ['DEVICE ID', 'NAME', 'JOIN', 'TRUST', 'STATE', 'ENABLED', 'THUMBPRINT'],
+          devices.map((d) => [
+            d.id,
+            d.displayName,
+            String(d.joinType),
+            d.trustType,
+            d.state,
+            d.enabled ? 'yes' : 'no',
+            d.certThumbprint ?? '-',
+          ]),
+        );
+      }
+      return 0;
+    }
+    case 'disable':
+    case 'enable': {
+      only([]);
+      const [id] = expectPositionals(positionals, ['ID'], `cloud device ${sub}`);
+      const device = await withDirectory(values.data, async (d) => {
+        const found = await d.devices.find(id!);
+        if (!found) throw notFound(id!);
+        return d.devices.setEnabled(found.id, sub === 'enable');
+      });
+      io.out(`${sub}d device ${device.id} (${device.displayName})\n`);
+      return 0;
+    }
+    case 'delete': {
+      only([]);
+      const [id] = expectPositionals(positionals, ['ID'], 'cloud device delete');
+      const device = await withDirectory(values.data, async (d) => {
+        const found = await d.devices.find(id!);
+        if (!found) throw notFound(id!);
+        await d.devices.delete(found.id);
+        return found;
+      });
+      io.out(`deleted device ${device.id} (${device.displayName}); its tokens are revoked\n`);
+      return 0;
+    }
+    case 'precreate': {
+      only(['cert', 'name']);
+      expectPositionals(positionals, [], 'cloud device precreate');
+      if (values.cert === undefined)
+        throw usageError('cloud device precreate: --cert PEM_FILE is required');
+      let data: Buffer;
+      try {
+        data = await readFile(values.cert);
+      } catch (err) {
+        throw usageError(
+          `cannot read ${values.cert}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
+      }
+      const onPrem = parseOnPremDeviceCertificate(data);
+      const device = await withDirectory(values.data, (d) =>
+        d.devices.precreate({
+          id: onPrem.deviceId,
+          displayName: values.name ?? onPrem.deviceId,
+          onPremCertificate: onPrem.der,
+        }),
+      );
+      io.out(
+        `pre-created hybrid device ${device.id} (${device.displayName}); on-premises certificate ${onPrem.thumbprint}\n`,
+      );
+      return 0;
+    }
+    default:
+      throw usageError(`unknown subcommand 'cloud device ${sub}' (see prtlab cloud device --help)`);
+  }
+}
+
+function notFound(id: string): DirectoryError {
+  return new DirectoryError(700003, `no device with device id or object id '${echo(id)}'`);
+}
+
+function deviceJson(d: Device): Record<string, unknown> {
+  return {
+    id: d.id,
+    objectId: d.objectId,
+    displayName: d.displayName,
+    joinType: d.joinType,
+    trustType: d.trustType,
+    state: d.state,
+    enabled: d.enabled,
+    operatingSystem: d.operatingSystem,
+    operatingSystemVersion: d.operatingSystemVersion,
+    deviceType: d.deviceType,
+    certThumbprint: d.certThumbprint,
+    transportKey: d.transportKey?.toString('base64') ?? null,
+    onPremCertificateThumbprint: d.onPremCertificate
+      ? certificateThumbprint(d.onPremCertificate)
+      : null,
+    registeringUserId: d.registeringUserId,
+    systemLabels: d.systemLabels,
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+}

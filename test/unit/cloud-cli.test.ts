@@ -1,0 +1,384 @@
+import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Io } from '../../cli/io.ts';
+import { main } from '../../cli/main.ts';
+import { signCertificate } from '../../cloud/pki/authority.ts';
+import { startCloud } from '../../cloud/server.ts';
+
+interface Captured extends Io {
+  stdout: string;
+  stderr: string;
+}
+
+function capture(extra: Partial<Io> = {}): Captured {
+  const io: Captured = {
+    stdout: '',
+    stderr: '',
+    out(t) {
+      io.stdout += t;
+    },
+    err(t) {
+      io.stderr += t.endsWith('\n') ? t : `${t}\n`;
+    },
+    ...extra,
+  };
+  return io;
+}
+
+async function run(
+  argv: string[],
+  extra: Partial<Io> = {},
+): Promise<{ code: number; io: Captured }> {
+  const io = capture(extra);
+  const code = await main(argv, io);
+  return { code, io };
+}
+
+let dir: string;
+const PW = 'Correct-Horse-9';
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'prtlab-cloud-cli-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('prtlab cloud ca', () => {
+  it('creates the CA once and prints only its path', async () => {
+    const first = await run(['cloud', 'ca', '--data', dir]);
+    expect(first.code).toBe(0);
+    const path = join(dir, 'cloud', 'ca', 'lab-ca.pem');
+    expect(first.io.stdout).toBe(`${path}\n`);
+    expect(first.io.stderr).toContain('created the lab CA');
+    expect(new X509Certificate(await readFile(path)).ca).toBe(true);
+    const second = await run(['cloud', 'ca', '--data', dir]);
+    expect(second.io.stdout).toBe(`${path}\n`);
+    expect(second.io.stderr).toBe('');
+    expect((await stat(join(dir, 'cloud'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('takes the data directory from PRTLAB_HOME when --data is absent', async () => {
+    const saved = process.env.PRTLAB_HOME;
+    process.env.PRTLAB_HOME = dir;
+    try {
+      const { code, io } = await run(['cloud', 'ca']);
+      expect(code).toBe(0);
+      expect(io.stdout).toBe(`${join(dir, 'cloud', 'ca', 'lab-ca.pem')}\n`);
+    } finally {
+      if (saved === undefined) delete process.env.PRTLAB_HOME;
+      else process.env.PRTLAB_HOME = saved;
+    }
+  });
+});
+
+describe('prtlab user and group', () => {
+  it('adds users (password by flag or stdin), groups and roles, and lists them', async () => {
+    expect((await run(['group', 'add', 'TP Pilot', '--data', dir])).code).toBe(0);
+    const added = await run([
+      'user',
+      'add',
+      'alice@contoso.test',
+      '--password',
+      PW,
+      '--role',
+      'Global Administrator',
+      '--role',
+      'User',
+      '--group',
+      'TP Pilot',
+      '--data',
+      dir,
+    ]);
+    expect(added.code).toBe(0);
+    expect(added.io.stdout).toMatch(
+      /^added member alice@contoso\.test \(object id [0-9a-f-]{36}\)\n$/,
+    );
+    const viaStdin = await run(
+      ['user', 'add', 'bob@fabrikam.test', '--guest', '--password-stdin', '--data', dir],
+      { readStdin: async () => `${PW}\n` },
+    );
+    expect(viaStdin.code).toBe(0);
+    expect(viaStdin.io.stdout).toContain('added guest bob@fabrikam.test');
+
+    const list = await run(['user', 'list', '--data', dir]);
+    expect(list.code).toBe(0);
+    expect(list.io.stdout).toMatch(/^UPN +OBJECT ID +KIND +ENABLED +ROLES +GROUPS\n/);
+    expect(list.io.stdout).toContain('Global Administrator, User');
+    expect(list.io.stdout).toContain('TP Pilot');
+    expect(list.io.stdout).not.toContain(PW);
+
+    const json = JSON.parse((await run(['user', 'list', '--json', '--data', dir])).io.stdout);
+    expect(json).toHaveLength(2);
+    expect(json[0]).toMatchObject({ upn: 'alice@contoso.test', kind: 'member', enabled: true });
+    expect(json[0].roles.map((r: { displayName: string }) => r.displayName)).toEqual([
+      'Global Administrator',
+      'User',
+    ]);
+    expect(json[1]).toMatchObject({ upn: 'bob@fabrikam.test', kind: 'guest' });
+    expect(JSON.stringify(json)).not.toMatch(/password|scrypt/);
+
+    const groups = JSON.parse((await run(['group', 'list', '--json', '--data', dir])).io.stdout);
+    expect(groups[0].members).toEqual([
+      { id: json[0].id, userPrincipalName: 'alice@contoso.test' },
+    ]);
+
+    // The stdin password works: sign-in check through the directory.
+    const { openSqliteDirectory } = await import('../../cloud/directory/sqlite.ts');
+    const directory = await openSqliteDirectory({ path: join(dir, 'cloud', 'directory.sqlite') });
+    try {
+      expect((await directory.users.authenticate('bob@fabrikam.test', PW)).kind).toBe('guest');
+    } finally {
+      await directory.close();
+    }
+  });
+
+  it('disables and enables users', async () => {
+    await run(['user', 'add', 'alice@contoso.test', '--password', PW, '--data', dir]);
+    const off = await run(['user', 'disable', 'ALICE@contoso.test', '--data', dir]);
+    expect(off.io.stdout).toBe('disabled alice@contoso.test\n');
+    const json = JSON.parse((await run(['user', 'list', '--json', '--data', dir])).io.stdout);
+    expect(json[0].enabled).toBe(false);
+    expect((await run(['user', 'enable', json[0].id, '--data', dir])).code).toBe(0);
+  });
+
+  it('prints coded errors with exit code 1, usage errors with 2', async () => {
+    await run(['user', 'add', 'alice@contoso.test', '--password', PW, '--data', dir]);
+    const dup = await run(['user', 'add', 'Alice@Contoso.Test', '--password', PW, '--data', dir]);
+    expect(dup.code).toBe(1);
+    expect(dup.io.stderr).toMatch(/already exists \[ERR_DIRECTORY\]\n$/);
+    expect(dup.io.stderr).not.toContain(PW);
+    const role = await run([
+      'user',
+      'add',
+      'x@contoso.test',
+      '--password',
+      PW,
+      '--role',
+      'Wizard',
+      '--data',
+      dir,
+    ]);
+    expect(role.code).toBe(1);
+    expect(role.io.stderr).toContain('Cloud Device Administrator');
+    const short = await run([
+      'user',
+      'add',
+      'y@contoso.test',
+      '--password',
+      'short',
+      '--data',
+      dir,
+    ]);
+    expect(short.code).toBe(1);
+    expect(short.io.stderr).not.toContain('short@');
+    const noPw = await run(['user', 'add', 'z@contoso.test', '--data', dir]);
+    expect(noPw.code).toBe(2);
+    expect(noPw.io.stderr).toContain('[ERR_USAGE]');
+    const both = await run([
+      'user',
+      'add',
+      'z@contoso.test',
+      '--password',
+      PW,
+      '--password-stdin',
+      '--data',
+      dir,
+    ]);
+    expect(both.code).toBe(2);
+    expect((await run(['user', 'frobnicate', '--data', dir])).code).toBe(2);
+    expect((await run(['user', 'list', 'extra', '--data', dir])).code).toBe(2);
+    expect((await run(['group', 'add', '--data', dir])).code).toBe(2);
+    const dupGroup = await run(['group', 'add', 'g', '--data', dir]);
+    expect(dupGroup.code).toBe(0);
+    expect((await run(['group', 'add', 'G', '--data', dir])).code).toBe(1);
+    const missing = await run(['user', 'disable', 'nobody@contoso.test', '--data', dir]);
+    expect(missing.code).toBe(1);
+    expect(missing.io.stderr).toContain('[ERR_DIRECTORY]');
+  });
+
+  it('has help for every command', async () => {
+    for (const argv of [
+      ['--help'],
+      ['cloud', '--help'],
+      ['cloud', 'serve', '--help'],
+      ['cloud', 'ca', '--help'],
+      ['cloud', 'device', '--help'],
+      ['user', '--help'],
+      ['user', 'add', '--help'],
+      ['group', '--help'],
+    ]) {
+      const { code, io } = await run(argv);
+      expect(code, argv.join(' ')).toBe(0);
+      expect(io.stdout).toMatch(/^(Usage|prtlab)/);
+    }
+    expect((await run(['user', '--help'])).io.stdout).toContain('--password-stdin');
+    expect((await run(['cloud', 'serve', '--help'])).io.stdout).toContain('--allow-remote');
+  });
+});
+
+describe('prtlab cloud device', () => {
+  async function onPremCert(deviceId: string): Promise<string> {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const cert = await signCertificate(
+      { self: privateKey },
+      {
+        subject: `CN=${deviceId}`,
+        publicKey: createPublicKey(privateKey),
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + 86_400_000),
+        extensions: [],
+      },
+    );
+    const file = join(dir, 'onprem.pem');
+    await writeFile(file, cert.toString());
+    return file;
+  }
+
+  it('pre-creates, lists, disables and deletes devices', async () => {
+    const id = '5d2c6f0e-7a1b-4c3d-9e8f-0a1b2c3d4e5f';
+    const file = await onPremCert(id.toUpperCase());
+    const created = await run([
+      'cloud',
+      'device',
+      'precreate',
+      '--cert',
+      file,
+      '--name',
+      'WKS-01',
+      '--data',
+      dir,
+    ]);
+    expect(created.code).toBe(0);
+    expect(created.io.stdout).toContain(`pre-created hybrid device ${id} (WKS-01)`);
+    const again = await run(['cloud', 'device', 'precreate', '--cert', file, '--data', dir]);
+    expect(again.code).toBe(1);
+    expect(again.io.stderr).toContain('[ERR_DIRECTORY]');
+
+    const list = await run(['cloud', 'device', 'list', '--data', dir]);
+    expect(list.io.stdout).toMatch(/DEVICE ID +NAME +JOIN +TRUST +STATE +ENABLED +THUMBPRINT/);
+    expect(list.io.stdout).toMatch(new RegExp(`${id} +WKS-01 +6 +ServerAd +precreated +yes +-`));
+    const json = JSON.parse(
+      (await run(['cloud', 'device', 'list', '--json', '--data', dir])).io.stdout,
+    );
+    expect(json[0]).toMatchObject({ id, joinType: 6, trustType: 'ServerAd', enabled: true });
+    expect(json[0].onPremCertificateThumbprint).toMatch(/^[0-9A-F]{40}$/);
+
+    expect((await run(['cloud', 'device', 'disable', id, '--data', dir])).io.stdout).toContain(
+      'disabled device',
+    );
+    const disabled = JSON.parse(
+      (await run(['cloud', 'device', 'list', '--json', '--data', dir])).io.stdout,
+    );
+    expect(disabled[0].enabled).toBe(false);
+    expect((await run(['cloud', 'device', 'enable', json[0].objectId, '--data', dir])).code).toBe(
+      0,
+    );
+    expect((await run(['cloud', 'device', 'delete', id, '--data', dir])).code).toBe(0);
+    expect((await run(['cloud', 'device', 'list', '--data', dir])).io.stdout).toBe('no devices\n');
+    const gone = await run(['cloud', 'device', 'delete', id, '--data', dir]);
+    expect(gone.code).toBe(1);
+    expect(gone.io.stderr).toContain('[ERR_DIRECTORY]');
+  });
+
+  it('refuses bad certificates and bad arguments', async () => {
+    const junk = join(dir, 'junk.pem');
+    await writeFile(junk, 'not a certificate');
+    const bad = await run(['cloud', 'device', 'precreate', '--cert', junk, '--data', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.io.stderr).toContain('[ERR_DIRECTORY]');
+    expect((await run(['cloud', 'device', 'precreate', '--data', dir])).code).toBe(2);
+    expect(
+      (await run(['cloud', 'device', 'precreate', '--cert', join(dir, 'none.pem'), '--data', dir]))
+        .code,
+    ).toBe(2);
+    expect((await run(['cloud', 'device', 'disable', '--data', dir])).code).toBe(2);
+    expect((await run(['cloud', 'device', 'list', '--cert', 'x', '--data', dir])).code).toBe(2);
+    expect((await run(['cloud', 'device', 'explode', '--data', dir])).code).toBe(2);
+  });
+});
+
+describe('the CLI next to a running cloud', () => {
+  it('changes the directory while the cloud has it open (SQLite WAL)', async () => {
+    const cloud = await startCloud({ dataDir: dir, port: 0 });
+    try {
+      const added = await run([
+        'user',
+        'add',
+        'carol@contoso.test',
+        '--password',
+        PW,
+        '--data',
+        dir,
+      ]);
+      expect(added.code).toBe(0);
+      const carol = await cloud.directory.users.findByUpn('carol@contoso.test');
+      expect(carol?.enabled).toBe(true);
+      expect((await run(['user', 'disable', 'carol@contoso.test', '--data', dir])).code).toBe(0);
+      expect((await cloud.directory.users.get(carol!.id))?.enabled).toBe(false);
+    } finally {
+      await cloud.close();
+    }
+  });
+});
+
+describe('prtlab cloud serve', () => {
+  it('refuses a non-loopback host before creating anything', async () => {
+    const { code, io } = await run([
+      'cloud',
+      'serve',
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '0',
+      '--data',
+      dir,
+    ]);
+    expect(code).toBe(1);
+    expect(io.stderr).toMatch(/non-loopback.*\[ERR_CLOUD_CONFIG\]/);
+    await expect(stat(join(dir, 'cloud'))).rejects.toThrow();
+    expect((await run(['cloud', 'serve', '--port', 'abc', '--data', dir])).code).toBe(2);
+  });
+
+  it('serves until stopped, printing URL, tenant and CA path', async () => {
+    const stop = new AbortController();
+    const io = capture({ stop: stop.signal });
+    const exit = main(['cloud', 'serve', '--port', '0', '--data', dir], io);
+    for (let i = 0; i < 200 && !io.stdout.includes('listening on'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const url = /listening on (https:\/\/\S+)/.exec(io.stdout)?.[1];
+    const caPath = join(dir, 'cloud', 'ca', 'lab-ca.pem');
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(io.stdout).toMatch(/tenant [0-9a-f-]{36} \(contoso\.test\)/);
+    expect(io.stdout).toContain(caPath);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        `${url}/contoso.test/v2.0/.well-known/openid-configuration`,
+        {
+          ca: [readFileSync(caPath)],
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(200);
+    stop.abort();
+    expect(await exit).toBe(0);
+    expect(io.stdout).toContain('prtlab cloud: stopped');
+    expect(io.stderr).toMatch(
+      /prtlab cloud: GET \/contoso\.test\/v2\.0\/\.well-known\/openid-configuration 200 \d+ms/,
+    );
+  });
+});
