@@ -7,6 +7,7 @@ import { DirectoryError, echo } from '../cloud/errors.ts';
 import { certificateThumbprint, loadOrCreateAuthorities } from '../cloud/pki/authority.ts';
 import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
 import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/server.ts';
+import { tokenRoutes } from '../cloud/token-service/service.ts';
 import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
 import { type Io, usageError, waitForStop } from './io.ts';
 import { CLOUD_CA_HELP, CLOUD_DEVICE_HELP, CLOUD_HELP, CLOUD_SERVE_HELP } from './usage.ts';
@@ -53,6 +54,7 @@ async function cloudServe(argv: string[], io: Io): Promise<number> {
     port,
     allowRemote: values['allow-remote'],
     log: (line) => io.err(`prtlab cloud: ${line}`),
+    routes: tokenRoutes,
   });
   io.out(
     `prtlab cloud: ${cloud.caCreated ? 'created the lab CA and device CA' : 'loaded the lab CA'}\n` +

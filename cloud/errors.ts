@@ -141,6 +141,102 @@ export const AADSTS_CODES = [
     meaning: 'Invalid request. Request is malformed or invalid.',
     source: 'entra',
   },
+  // Token service (grants, PRT, PRT-signed requests).
+  {
+    code: 50155,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'Device authentication failed.',
+    source: 'entra',
+  },
+  {
+    code: 50173,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      'The provided grant has expired due to it being revoked, a fresh auth token is needed.',
+    source: 'entra',
+  },
+  {
+    code: 70000,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The provided grant is invalid or malformed.',
+    source: 'entra',
+  },
+  {
+    code: 70008,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The provided authorization code or refresh token has expired.',
+    source: 'entra',
+  },
+  {
+    code: 70011,
+    error: 'invalid_scope',
+    status: 400,
+    meaning: 'The provided value for the input parameter scope is not valid.',
+    source: 'entra',
+  },
+  {
+    code: 76026,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The request has expired.',
+    source: 'entra',
+  },
+  {
+    code: 70003,
+    error: 'unsupported_grant_type',
+    status: 400,
+    meaning: 'The app requested an unsupported grant type.',
+    source: 'entra',
+  },
+  // Lab numbers for PRT checks whose Entra code is not public (docs/prt-protocol.md §10).
+  {
+    code: 9990101,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The request nonce is invalid.',
+    source: 'lab',
+  },
+  {
+    code: 9990102,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The signed request was already used.',
+    source: 'lab',
+  },
+  {
+    code: 9990103,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The request signature made with the session key is invalid.',
+    source: 'lab',
+  },
+  {
+    code: 9990104,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      'The key derivation function version does not match the one declared for this session.',
+    source: 'lab',
+  },
+  {
+    code: 9990105,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      'The refresh token is bound to a device session and must be redeemed in a request signed with its session key.',
+    source: 'lab',
+  },
+  {
+    code: 9990301,
+    error: 'invalid_request',
+    status: 401,
+    meaning: 'The bearer access token is missing, invalid, expired or for another resource.',
+    source: 'lab',
+  },
   // Lab choices: Entra answers these at its front door (or never), with no public AADSTS code.
   {
     code: 9990001,

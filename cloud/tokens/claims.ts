@@ -33,8 +33,12 @@ export interface RefreshTokenClaims {
   scope?: string;
   /** Device the token was issued on, when known. */
   did?: string;
-  /** Present when the token is bound: usable only in a request signed with this PRT session's key. */
-  bound?: { did: string; sid: string };
+  /**
+   * Present when the token is bound: usable only in a request signed with this PRT session's key.
+   * The session key and its KDF version travel sealed inside the token, like the PRT's, so the
+   * cloud needs no session table to check the redemption's signature.
+   */
+  bound?: { did: string; sid: string; sk: string; kdf: 1 | 2 };
   authTime: number;
   amr: string[];
   iat: number;
@@ -72,7 +76,13 @@ function parseRefresh(c: Record<string, unknown>): RefreshTokenClaims | undefine
     (c.resource === undefined || isStr(c.resource)) &&
     (c.scope === undefined || isStr(c.scope)) &&
     (c.did === undefined || isStr(c.did)) &&
-    (b === undefined || (typeof b === 'object' && b !== null && isStr(b.did) && isStr(b.sid))) &&
+    (b === undefined ||
+      (typeof b === 'object' &&
+        b !== null &&
+        isStr(b.did) &&
+        isStr(b.sid) &&
+        isStr(b.sk) &&
+        (b.kdf === 1 || b.kdf === 2))) &&
     isNum(c.authTime) &&
     isStrList(c.amr) &&
     isNum(c.iat) &&

@@ -88,7 +88,7 @@ describe('sealed PRTs and refresh tokens', () => {
       uid: 'u-1',
       client: 'c',
       scope: 'openid',
-      bound: { did: 'd-1', sid: prt.sid },
+      bound: { did: 'd-1', sid: prt.sid, sk: prt.sk, kdf: 2 as const },
       authTime: 1,
       amr: ['pwd'],
       iat: 1,
