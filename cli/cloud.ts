@@ -6,6 +6,7 @@ import type { Device } from '../cloud/directory/types.ts';
 import { DirectoryError, echo } from '../cloud/errors.ts';
 import { certificateThumbprint, loadOrCreateAuthorities } from '../cloud/pki/authority.ts';
 import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
+import { coreRoutes } from '../cloud/routes.ts';
 import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/server.ts';
 import { tokenRoutes } from '../cloud/token-service/service.ts';
 import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
@@ -54,7 +55,7 @@ async function cloudServe(argv: string[], io: Io): Promise<number> {
     port,
     allowRemote: values['allow-remote'],
     log: (line) => io.err(`prtlab cloud: ${line}`),
-    routes: tokenRoutes,
+    routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
   });
   io.out(
     `prtlab cloud: ${cloud.caCreated ? 'created the lab CA and device CA' : 'loaded the lab CA'}\n` +

@@ -237,6 +237,102 @@ export const AADSTS_CODES = [
     meaning: 'The bearer access token is missing, invalid, expired or for another resource.',
     source: 'lab',
   },
+  // Device registration (DRS, docs/prt-protocol.md §2). Real DRS answers with its own error
+  // JSON, not AADSTS numbers, so these are lab numbers in one block (99902xx).
+  {
+    code: 9990201,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'A field that must be base64 is not valid base64 (standard alphabet, with padding).',
+    source: 'lab',
+  },
+  {
+    code: 9990202,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'The certificate signing request is malformed or its signature is invalid.',
+    source: 'lab',
+  },
+  {
+    code: 9990203,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'The certificate signing request subject must be CN=7E980AD9-B86D-4306-9425-9AC066FB014A.',
+    source: 'lab',
+  },
+  {
+    code: 9990204,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'The transport key must be a BCRYPT_RSAKEY_BLOB (RSA1) of an RSA-2048 public key.',
+    source: 'lab',
+  },
+  {
+    code: 9990205,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'A field of the request has the wrong type, size or value, or is not accepted.',
+    source: 'lab',
+  },
+  {
+    code: 9990206,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'The JoinType is not accepted on this endpoint.',
+    source: 'lab',
+  },
+  {
+    code: 9990207,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'The device is not a pre-created hybrid device.',
+    source: 'lab',
+  },
+  {
+    code: 9990208,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      "The hybrid join ClientIdentity signature does not verify with the device's on-premises certificate.",
+    source: 'lab',
+  },
+  {
+    code: 9990209,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The hybrid join ClientIdentity timestamp is outside the accepted window.',
+    source: 'lab',
+  },
+  {
+    code: 9990210,
+    error: 'invalid_grant',
+    status: 400,
+    meaning: 'The hybrid join ClientIdentity was already used.',
+    source: 'lab',
+  },
+  {
+    code: 9990211,
+    error: 'invalid_client',
+    status: 401,
+    meaning:
+      'Device authentication is required: a TLS client certificate or a device-signed bearer token.',
+    source: 'lab',
+  },
+  {
+    code: 9990212,
+    error: 'invalid_client',
+    status: 401,
+    meaning: 'Device authentication failed.',
+    source: 'lab',
+  },
+  {
+    code: 9990213,
+    error: 'access_denied',
+    status: 403,
+    meaning: 'A device may only delete itself.',
+    source: 'lab',
+  },
   // Lab choices: Entra answers these at its front door (or never), with no public AADSTS code.
   {
     code: 9990001,
