@@ -1,4 +1,3 @@
-import { join, resolve } from 'node:path';
 import { PrtlabError } from '../lib/errors.ts';
 
 /** Where a command writes; a test can capture it. */
@@ -51,9 +50,4 @@ export function waitForStop(io: Io): Promise<void> {
 
 export function usageError(message: string): PrtlabError {
   return new PrtlabError('ERR_USAGE', message);
-}
-
-/** The lab's data directory: $PRTLAB_HOME, else ./.prtlab. */
-export function dataHome(): string {
-  return resolve(process.env.PRTLAB_HOME ?? join(process.cwd(), '.prtlab'));
 }

@@ -1,10 +1,11 @@
 /** `prtlab tpm serve`: the software TPM on loopback TCP ports. */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { resolveDataDir } from '../lib/data-dir.ts';
 import { openTpm } from '../tpm-sim/open.ts';
 import { startTpmServer } from '../tpm-sim/server/tcp-server.ts';
 import { KeyFileSource, type KeySource, SecretServiceSource } from '../tpm-sim/state/index.ts';
-import { dataHome, type Io, usageError } from './io.ts';
+import { type Io, usageError } from './io.ts';
 import { TPM_SERVE_HELP } from './usage.ts';
 
 export async function tpmServe(argv: string[], io: Io): Promise<number> {
@@ -13,6 +14,7 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '2321' },
+      data: { type: 'string' },
       state: { type: 'string' },
       'key-file': { type: 'string' },
       keystore: { type: 'string' },
@@ -32,7 +34,7 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
   const slots = Number(values['transient-slots']);
   if (!Number.isInteger(slots) || slots < 1 || slots > 64)
     throw usageError('--transient-slots must be 1..64');
-  const dir = resolve(values.state ?? join(dataHome(), 'tpm'));
+  const dir = resolve(values.state ?? join(resolveDataDir(values.data), 'tpm'));
   let keySource: KeySource;
   if (values.keystore !== undefined) {
     if (values['key-file'] !== undefined)

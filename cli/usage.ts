@@ -38,7 +38,8 @@ are kept in the state directory, sealed with AES-256-GCM under a key from the ke
 Options:
   --host ADDR          address to bind (default 127.0.0.1); only loopback unless --allow-remote
   --port PORT          data port (default 2321); the platform port is PORT+1
-  --state DIR          state directory (default $PRTLAB_HOME/tpm, or ./.prtlab/tpm)
+  --data DIR           the lab's data directory (default $PRTLAB_HOME, else ./.prtlab)
+  --state DIR          TPM state directory (default DATA/tpm)
   --key-file PATH      keep the sealing key in a 0600 file (default: DIR/sealing.key)
   --keystore secret-service
                        keep the sealing key in the OS keystore (Secret Service over D-Bus);

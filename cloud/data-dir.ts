@@ -18,23 +18,7 @@ import { lstat, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CloudStateError } from './errors.ts';
 
-export const DEFAULT_DATA_DIR_NAME = '.prtlab';
-
-/**
- * The lab's data directory as an absolute path: `flag` (from --data) if given, else
- * $PRTLAB_HOME, else ./.prtlab under `cwd`. Empty values count as not given.
- */
-export function resolveDataDir(
-  flag?: string,
-  env: NodeJS.ProcessEnv = process.env,
-  cwd: string = process.cwd(),
-): string {
-  if (flag !== undefined && typeof flag !== 'string') throw new TypeError('flag must be a string');
-  if (flag) return resolve(cwd, flag);
-  const home = env.PRTLAB_HOME;
-  if (home) return resolve(cwd, home);
-  return resolve(cwd, DEFAULT_DATA_DIR_NAME);
-}
+export { DEFAULT_DATA_DIR_NAME, resolveDataDir } from '../lib/data-dir.ts';
 
 /** Absolute paths of the cloud's files for one data directory. */
 export interface CloudPaths {

@@ -18,7 +18,7 @@ import {
   type Prt,
   PrtTestClient,
 } from '../prt-client/client.ts';
-import { sessionSignedJwt } from '../prt-client/crypto.ts';
+import { deviceSignedJwt, sessionSignedJwt, unwrapSessionKey } from '../prt-client/crypto.ts';
 import { httpsRequest } from '../prt-client/http.ts';
 
 const EXCHANGE = 'https://outlook.office365.com';
@@ -31,6 +31,8 @@ let client: PrtTestClient;
 let ca: string;
 let upn: string;
 let device: Device;
+/** The cloud's clock runs `offset` ms ahead of the real one, so tests can let time pass. */
+let offset = 0;
 
 const decode = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
 
@@ -73,6 +75,7 @@ beforeAll(async () => {
     port: 0,
     routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
     scrypt: { ln: 10, r: 8, p: 1 },
+    clock: () => new Date(Date.now() + offset),
   });
   upn = `adele@${cloud.tenant.domain}`;
   await cloud.directory.users.create({ upn, password: PASSWORD, displayName: 'Adele Vance' });
@@ -104,7 +107,7 @@ describe('PRT acquisition (prt-protocol §4)', () => {
     });
   });
 
-  it('refuses a request signed by another key, an unknown device, a disabled device, a bad password, a reused request', async () => {
+  it('refuses a request signed by another key, an unknown device, a disabled device, a bad password, a forged nonce', async () => {
     const impostor = {
       ...device,
       deviceKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
@@ -262,6 +265,68 @@ describe('requests signed with the session key (prt-protocol §6)', () => {
           .body,
       ),
     ).toBe(50173);
+  });
+});
+
+describe('time, inner grants and certificate forms', () => {
+  it('a nonce older than 5 minutes is refused (AADSTS76026), and a PRT past 14 days (AADSTS70008)', async () => {
+    const prt = await prtFor(device);
+    const nonce = await client.nonce();
+    offset = 6 * 60 * 1000;
+    try {
+      const late = await client.appTokenViaPrt(prt, {
+        clientId: ONEDRIVE,
+        resource: EXCHANGE,
+        nonce,
+      });
+      expect(aadsts(late.response.body)).toBe(76026);
+      offset = 15 * 24 * 3600 * 1000;
+      const old = await client.appTokenViaPrt(prt, { clientId: ONEDRIVE, resource: EXCHANGE });
+      expect(aadsts(old.response.body)).toBe(70008);
+    } finally {
+      offset = 0;
+    }
+  });
+
+  it('a PRT from a broker refresh token (inner grant refresh_token), with x5c as an array', async () => {
+    const broker = JSON.parse(
+      (
+        await client.passwordGrant({
+          clientId: BROKER_PLUGIN,
+          username: upn,
+          password: PASSWORD,
+          resource: DRS_RESOURCE,
+        })
+      ).body,
+    );
+    const payload = {
+      client_id: BROKER_PLUGIN,
+      request_nonce: await client.nonce(),
+      scope: 'openid aza ugs',
+      grant_type: 'refresh_token',
+      refresh_token: broker.refresh_token,
+    };
+    const request = deviceSignedJwt(device.deviceKey, device.certDer, payload, {
+      kdf_ver: 2,
+      x5c: [device.certDer.toString('base64')],
+    });
+    const r = await client.token({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      request,
+    });
+    expect(r.status, r.body).toBe(200);
+    expect(unwrapSessionKey(JSON.parse(r.body).session_key_jwe, device.transportKey).length).toBe(
+      32,
+    );
+  });
+
+  it('an unknown client in a PRT-signed request is AADSTS700016', async () => {
+    const prt = await prtFor(device);
+    const r = await client.appTokenViaPrt(prt, {
+      clientId: '11111111-2222-3333-4444-555555555555',
+      resource: EXCHANGE,
+    });
+    expect(aadsts(r.response.body)).toBe(700016);
   });
 });
 
