@@ -3,11 +3,10 @@
  * The refresh token it returns is unbound: a bearer token, as the CA token-protection policy
  * later has to reckon with. This is also how a client gets a DRS token for device registration.
  */
-import { randomUUID } from 'node:crypto';
 import { CloudRequestError, echo } from '../../errors.ts';
-import { sealRefreshToken } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
 import { REFRESH_TOKEN_LIFETIME_S, required, type TokenContext } from '../context.ts';
+import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
 import { tokenResponse } from '../response.ts';
 
@@ -42,26 +41,13 @@ export async function passwordGrant(ctx: TokenContext) {
     amr,
     authTime: ctx.now,
   });
-  const jti = randomUUID();
-  const exp = ctx.now + REFRESH_TOKEN_LIFETIME_S;
-  await ctx.cloud.directory.tokens.add({
-    id: jti,
-    kind: 'refresh_token',
-    userId: user.id,
-    clientId,
-    issuedAt: ctx.now,
-    expiresAt: exp,
-  });
-  const refreshToken = sealRefreshToken(ctx.keys.refreshToken, {
-    jti,
+  const refreshToken = await issueRefreshToken(ctx, {
     tid: ctx.cloud.tenant.id,
     uid: user.id,
     client: clientId,
     ...(ctx.version === 1 ? { resource: resource.audience } : { scope: resource.scope }),
     authTime: ctx.now,
     amr,
-    iat: ctx.now,
-    exp,
   });
   return tokenResponse(ctx, {
     accessToken: at,

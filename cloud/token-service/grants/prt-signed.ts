@@ -8,7 +8,6 @@
  *   - redemption of a bound app refresh token (`refresh_token` = that token).
  * The answer is a dir/A256GCM JWE keyed by KDFv1(session key, fresh ctx) (§5.5, §6.2).
  */
-import { randomUUID } from 'node:crypto';
 import {
   encryptResponse,
   isProtocolError,
@@ -16,16 +15,11 @@ import {
   verifyWithSessionKey,
 } from '../../../protocol/index.ts';
 import { CloudRequestError } from '../../errors.ts';
-import {
-  openPrt,
-  type PrtClaims,
-  type RefreshTokenClaims,
-  sealPrt,
-  sealRefreshToken,
-} from '../../tokens/claims.ts';
+import { openPrt, type PrtClaims, type RefreshTokenClaims, sealPrt } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
 import { PRT_LIFETIME_S, REFRESH_TOKEN_LIFETIME_S, type TokenContext } from '../context.ts';
 import { unsignedIdToken } from '../id-token.ts';
+import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
 import { tokenResponse } from '../response.ts';
 import { checkFreshness } from './nonce-and-replay.ts';
@@ -157,38 +151,28 @@ export async function prtSignedGrant(ctx: TokenContext, parsed: ParsedJws, reque
         refreshExpiresIn = PRT_LIFETIME_S;
       } else {
         if (session.boundRt) await ctx.cloud.directory.tokens.revoke(session.boundRt.jti, ctx.now);
-        const jti = randomUUID();
-        const exp = ctx.now + REFRESH_TOKEN_LIFETIME_S;
-        await ctx.cloud.directory.tokens.add({
-          id: jti,
-          kind: 'refresh_token',
-          userId: user.id,
-          deviceId: session.did,
-          clientId,
-          parentId: session.sid,
-          issuedAt: ctx.now,
-          expiresAt: exp,
-        });
-        refreshToken = sealRefreshToken(ctx.keys.refreshToken, {
-          jti,
-          tid: ctx.cloud.tenant.id,
-          uid: user.id,
-          client: clientId,
-          ...(resourceParam !== undefined
-            ? { resource: resource.audience }
-            : { scope: resource.scope }),
-          did: session.did,
-          bound: {
+        refreshToken = await issueRefreshToken(
+          ctx,
+          {
+            tid: ctx.cloud.tenant.id,
+            uid: user.id,
+            client: clientId,
+            ...(resourceParam !== undefined
+              ? { resource: resource.audience }
+              : { scope: resource.scope }),
             did: session.did,
-            sid: session.sid,
-            sk: session.sessionKey.toString('base64'),
-            kdf: session.kdf,
+            bound: {
+              did: session.did,
+              sid: session.sid,
+              sk: session.sessionKey.toString('base64'),
+              kdf: session.kdf,
+            },
+            authTime: session.authTime,
+            amr: session.amr,
           },
-          authTime: session.authTime,
-          amr: session.amr,
-          iat: ctx.now,
-          exp,
-        });
+          // Revoking the PRT session revokes every token obtained with it.
+          { parentId: session.sid },
+        );
         refreshExpiresIn = REFRESH_TOKEN_LIFETIME_S;
       }
       json = tokenResponse(

@@ -4,15 +4,11 @@
  * refused: it is only good in a request signed with its session key (issue; prt-protocol §7 says
  * Entra's own behaviour here is not public, so this is the lab's rule, with lab code 9990105).
  */
-import { randomUUID } from 'node:crypto';
 import { CloudRequestError } from '../../errors.ts';
-import {
-  openRefreshToken,
-  type RefreshTokenClaims,
-  sealRefreshToken,
-} from '../../tokens/claims.ts';
+import { openRefreshToken, type RefreshTokenClaims } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
 import { REFRESH_TOKEN_LIFETIME_S, required, type TokenContext } from '../context.ts';
+import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
 import { tokenResponse } from '../response.ts';
 import { knownClient } from './password.ts';
@@ -57,20 +53,10 @@ export async function refreshTokenGrant(ctx: TokenContext) {
     authTime: rt.authTime,
     ...(rt.did ? { deviceId: rt.did } : {}),
   });
-  // Rotation: the old token is revoked, the new one is a child of it (revocation follows parents).
+  // Rotation: the old token is revoked and a new one issued with the same claims.
   await ctx.cloud.directory.tokens.revoke(rt.jti, ctx.now);
-  const jti = randomUUID();
-  const exp = ctx.now + REFRESH_TOKEN_LIFETIME_S;
-  await ctx.cloud.directory.tokens.add({
-    id: jti,
-    kind: 'refresh_token',
-    userId: user.id,
-    clientId,
-    issuedAt: ctx.now,
-    expiresAt: exp,
-    ...(rt.did ? { deviceId: rt.did } : {}),
-  });
-  const next = sealRefreshToken(ctx.keys.refreshToken, { ...rt, jti, iat: ctx.now, exp });
+  const { jti: _jti, iat: _iat, exp: _exp, ...kept } = rt;
+  const next = await issueRefreshToken(ctx, kept);
   return tokenResponse(ctx, {
     accessToken: at,
     resource,
