@@ -1,6 +1,5 @@
 /** `prtlab cloud ...`: serve the simulated Entra ID, print the CA path, manage device objects. */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ensureCloudDirs, resolveDataDir } from '../cloud/data-dir.ts';
 import type { Device } from '../cloud/directory/types.ts';
 import { DirectoryError, echo } from '../cloud/errors.ts';
@@ -9,18 +8,21 @@ import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
 import { coreRoutes } from '../cloud/routes.ts';
 import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/server.ts';
 import { tokenRoutes } from '../cloud/token-service/service.ts';
-import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
+import {
+  expectPositionals,
+  parseDataArgs,
+  parseSubcommand,
+  printList,
+  subcommand,
+  withDirectory,
+} from './cloud-data.ts';
 import { type Io, usageError, waitForStop } from './io.ts';
 import { CLOUD_CA_HELP, CLOUD_DEVICE_HELP, CLOUD_HELP, CLOUD_SERVE_HELP } from './usage.ts';
 
-const HELP = { help: { type: 'boolean', short: 'h', default: false } } as const;
-
 export async function cloudCommand(argv: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.out(CLOUD_HELP);
-    return sub === undefined ? 2 : 0;
-  }
+  const split = subcommand(argv, CLOUD_HELP, io);
+  if (typeof split === 'number') return split;
+  const [sub, rest] = split;
   if (sub === 'serve') return cloudServe(rest, io);
   if (sub === 'ca') return cloudCa(rest, io);
   if (sub === 'device') return cloudDevice(rest, io);
@@ -28,22 +30,18 @@ export async function cloudCommand(argv: string[], io: Io): Promise<number> {
 }
 
 async function cloudServe(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      ...DATA_OPTION,
-      ...HELP,
+  const args = parseDataArgs(
+    argv,
+    {
       host: { type: 'string', default: DEFAULT_CLOUD_HOST },
       port: { type: 'string', default: String(DEFAULT_CLOUD_PORT) },
       'allow-remote': { type: 'boolean', default: false },
     },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(CLOUD_SERVE_HELP);
-    return 0;
-  }
+    CLOUD_SERVE_HELP,
+    io,
+  );
+  if (typeof args === 'number') return args;
+  const { values, positionals } = args;
   expectPositionals(positionals, [], 'cloud serve');
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65535) {
@@ -71,16 +69,9 @@ async function cloudServe(argv: string[], io: Io): Promise<number> {
 }
 
 async function cloudCa(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { ...DATA_OPTION, ...HELP },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(CLOUD_CA_HELP);
-    return 0;
-  }
+  const args = parseDataArgs(argv, {}, CLOUD_CA_HELP, io);
+  if (typeof args === 'number') return args;
+  const { values, positionals } = args;
   expectPositionals(positionals, [], 'cloud ca');
   const paths = await ensureCloudDirs(resolveDataDir(values.data));
   const { created } = await loadOrCreateAuthorities(paths);
@@ -91,27 +82,18 @@ async function cloudCa(argv: string[], io: Io): Promise<number> {
 }
 
 async function cloudDevice(argv: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.out(CLOUD_DEVICE_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      ...DATA_OPTION,
-      ...HELP,
+  const args = parseSubcommand(
+    argv,
+    {
       json: { type: 'boolean', default: false },
       cert: { type: 'string' },
       name: { type: 'string' },
     },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(CLOUD_DEVICE_HELP);
-    return 0;
-  }
+    CLOUD_DEVICE_HELP,
+    io,
+  );
+  if (typeof args === 'number') return args;
+  const { sub, values, positionals } = args;
   const only = (allowed: readonly string[]) => {
     for (const flag of ['json', 'cert', 'name'] as const) {
       const given = flag === 'json' ? values.json : values[flag] !== undefined;
@@ -125,25 +107,20 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
       only(['json']);
       expectPositionals(positionals, [], 'cloud device list');
       const devices = await withDirectory(values.data, (d) => d.devices.list());
-      if (values.json) {
-        io.out(`${JSON.stringify(devices.map(deviceJson), null, 2)}\n`);
-      } else if (devices.length === 0) {
-        io.out('no devices\n');
-      } else {
-        table(
-          io,
-          ['DEVICE ID', 'NAME', 'JOIN', 'TRUST', 'STATE', 'ENABLED', 'THUMBPRINT'],
-          devices.map((d) => [
-            d.id,
-            d.displayName,
-            String(d.joinType),
-            d.trustType,
-            d.state,
-            d.enabled ? 'yes' : 'no',
-            d.certThumbprint ?? '-',
-          ]),
-        );
-      }
+      printList(io, devices, values.json, {
+        none: 'no devices',
+        json: deviceJson,
+        header: ['DEVICE ID', 'NAME', 'JOIN', 'TRUST', 'STATE', 'ENABLED', 'THUMBPRINT'],
+        row: (d) => [
+          d.id,
+          d.displayName,
+          String(d.joinType),
+          d.trustType,
+          d.state,
+          d.enabled ? 'yes' : 'no',
+          d.certThumbprint ?? '-',
+        ],
+      });
       return 0;
     }
     case 'disable':

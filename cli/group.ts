@@ -1,30 +1,20 @@
 /** `prtlab group ...`: directory groups on the data directory. */
-import { parseArgs } from 'node:util';
-import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
+import { expectPositionals, parseSubcommand, printList, withDirectory } from './cloud-data.ts';
 import { type Io, usageError } from './io.ts';
 import { GROUP_HELP } from './usage.ts';
 
 export async function groupCommand(argv: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.out(GROUP_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      ...DATA_OPTION,
-      help: { type: 'boolean', short: 'h', default: false },
+  const args = parseSubcommand(
+    argv,
+    {
       description: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(GROUP_HELP);
-    return 0;
-  }
+    GROUP_HELP,
+    io,
+  );
+  if (typeof args === 'number') return args;
+  const { sub, values, positionals } = args;
   switch (sub) {
     case 'add': {
       if (values.json) throw usageError('group add: --json does not apply');
@@ -45,21 +35,15 @@ export async function groupCommand(argv: string[], io: Io): Promise<number> {
           groups.map(async (g) => ({ group: g, members: await d.groups.members(g.id) })),
         );
       });
-      if (values.json) {
-        const json = rows.map(({ group, members }) => ({
+      printList(io, rows, values.json, {
+        none: 'no groups',
+        json: ({ group, members }) => ({
           ...group,
           members: members.map((u) => ({ id: u.id, userPrincipalName: u.upn })),
-        }));
-        io.out(`${JSON.stringify(json, null, 2)}\n`);
-      } else if (rows.length === 0) {
-        io.out('no groups\n');
-      } else {
-        table(
-          io,
-          ['NAME', 'OBJECT ID', 'MEMBERS'],
-          rows.map(({ group, members }) => [group.displayName, group.id, String(members.length)]),
-        );
-      }
+        }),
+        header: ['NAME', 'OBJECT ID', 'MEMBERS'],
+        row: ({ group, members }) => [group.displayName, group.id, String(members.length)],
+      });
       return 0;
     }
     default:

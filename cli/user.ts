@@ -1,21 +1,13 @@
 /** `prtlab user ...`: directory users on the data directory (works while the cloud runs). */
-import { parseArgs } from 'node:util';
 import { DirectoryError } from '../cloud/errors.ts';
-import { DATA_OPTION, expectPositionals, table, withDirectory } from './cloud-data.ts';
+import { expectPositionals, parseSubcommand, printList, withDirectory } from './cloud-data.ts';
 import { type Io, readStdin, usageError } from './io.ts';
 import { USER_HELP } from './usage.ts';
 
 export async function userCommand(argv: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '-h' || sub === '--help') {
-    io.out(USER_HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    options: {
-      ...DATA_OPTION,
-      help: { type: 'boolean', short: 'h', default: false },
+  const args = parseSubcommand(
+    argv,
+    {
       password: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       guest: { type: 'boolean', default: false },
@@ -24,13 +16,11 @@ export async function userCommand(argv: string[], io: Io): Promise<number> {
       group: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
     },
-    allowPositionals: true,
-    strict: true,
-  });
-  if (values.help) {
-    io.out(USER_HELP);
-    return 0;
-  }
+    USER_HELP,
+    io,
+  );
+  if (typeof args === 'number') return args;
+  const { sub, values, positionals } = args;
   const addOnly =
     values.password !== undefined ||
     values['password-stdin'] ||
@@ -67,29 +57,23 @@ export async function userCommand(argv: string[], io: Io): Promise<number> {
           users.map(async (u) => ({ user: u, memberOf: await d.users.memberOf(u.id) })),
         );
       });
-      if (values.json) {
-        const json = rows.map(({ user, memberOf }) => ({
+      printList(io, rows, values.json, {
+        none: 'no users',
+        json: ({ user, memberOf }) => ({
           ...user,
           roles: memberOf.roles.map((r) => ({ id: r.id, displayName: r.displayName })),
           groups: memberOf.groups.map((g) => ({ id: g.id, displayName: g.displayName })),
-        }));
-        io.out(`${JSON.stringify(json, null, 2)}\n`);
-      } else if (rows.length === 0) {
-        io.out('no users\n');
-      } else {
-        table(
-          io,
-          ['UPN', 'OBJECT ID', 'KIND', 'ENABLED', 'ROLES', 'GROUPS'],
-          rows.map(({ user, memberOf }) => [
-            user.upn,
-            user.id,
-            user.kind,
-            user.enabled ? 'yes' : 'no',
-            memberOf.roles.map((r) => r.displayName).join(', ') || '-',
-            memberOf.groups.map((g) => g.displayName).join(', ') || '-',
-          ]),
-        );
-      }
+        }),
+        header: ['UPN', 'OBJECT ID', 'KIND', 'ENABLED', 'ROLES', 'GROUPS'],
+        row: ({ user, memberOf }) => [
+          user.upn,
+          user.id,
+          user.kind,
+          user.enabled ? 'yes' : 'no',
+          memberOf.roles.map((r) => r.displayName).join(', ') || '-',
+          memberOf.groups.map((g) => g.displayName).join(', ') || '-',
+        ],
+      });
       return 0;
     }
     case 'disable':

@@ -52,86 +52,87 @@ function tenantOf(req: CloudRequest): TenantMatch {
   return req.tenant;
 }
 
-export function openIdConfigurationV1(req: CloudRequest): CloudResponse {
+/** The claims both documents list first, in Entra's order. */
+const COMMON_CLAIMS = [
+  'sub',
+  'iss',
+  'cloud_instance_name',
+  'cloud_instance_host_name',
+  'cloud_graph_host_name',
+  'msgraph_host',
+  'aud',
+  'exp',
+  'iat',
+  'auth_time',
+  'acr',
+];
+
+/** What the v1 and v2 documents do not share; members are emitted in Entra's order. */
+interface DocumentVersion {
+  /** The OAuth 2.0 endpoints' path below the tenant segment. */
+  readonly oauth2: string;
+  readonly jwksUri: (baseUrl: string, base: string) => string;
+  readonly responseTypes: readonly string[];
+  readonly scopes: readonly string[];
+  readonly issuer: (tid: string) => string;
+  /** The one member between issuer and authorization_endpoint. */
+  readonly flag: Readonly<Record<string, boolean>>;
+  /** The claims after COMMON_CLAIMS. */
+  readonly claims: readonly string[];
+}
+
+function v2Issuer(tid: string): string {
+  return `${V2_ISSUER_HOST}/${tid}/v2.0`;
+}
+
+const V1: DocumentVersion = {
+  oauth2: 'oauth2',
+  jwksUri: (baseUrl) => `${baseUrl}/common/discovery/keys`,
+  responseTypes: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
+  scopes: ['openid'],
+  issuer: (tid) => `${V1_ISSUER}/${tid}/`,
+  flag: { microsoft_multi_refresh_token: true },
+  claims: ['amr', 'nonce', 'email', 'given_name', 'family_name', 'nickname'],
+};
+
+const V2: DocumentVersion = {
+  oauth2: 'oauth2/v2.0',
+  jwksUri: (_baseUrl, base) => `${base}/discovery/v2.0/keys`,
+  responseTypes: ['code', 'id_token', 'code id_token', 'id_token token'],
+  scopes: ['openid', 'profile', 'email', 'offline_access'],
+  issuer: v2Issuer,
+  flag: { request_uri_parameter_supported: false },
+  claims: ['nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+};
+
+function openIdConfiguration(req: CloudRequest, version: DocumentVersion): CloudResponse {
   const match = tenantOf(req);
   const { segment, tid } = names(match);
   const base = `${req.baseUrl}/${segment}`;
   return {
     headers: CACHEABLE,
     json: {
-      token_endpoint: `${base}/oauth2/token`,
+      token_endpoint: `${base}/${version.oauth2}/token`,
       ...COMMON_METADATA,
-      jwks_uri: `${req.baseUrl}/common/discovery/keys`,
-      response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
-      scopes_supported: ['openid'],
-      issuer: `${V1_ISSUER}/${tid}/`,
-      microsoft_multi_refresh_token: true,
-      authorization_endpoint: `${base}/oauth2/authorize`,
-      end_session_endpoint: `${base}/oauth2/logout`,
-      claims_supported: [
-        'sub',
-        'iss',
-        'cloud_instance_name',
-        'cloud_instance_host_name',
-        'cloud_graph_host_name',
-        'msgraph_host',
-        'aud',
-        'exp',
-        'iat',
-        'auth_time',
-        'acr',
-        'amr',
-        'nonce',
-        'email',
-        'given_name',
-        'family_name',
-        'nickname',
-      ],
+      jwks_uri: version.jwksUri(req.baseUrl, base),
+      response_types_supported: [...version.responseTypes],
+      scopes_supported: [...version.scopes],
+      issuer: version.issuer(tid),
+      ...version.flag,
+      authorization_endpoint: `${base}/${version.oauth2}/authorize`,
+      end_session_endpoint: `${base}/${version.oauth2}/logout`,
+      claims_supported: [...COMMON_CLAIMS, ...version.claims],
       tenant_region_scope: isAlias(match) ? null : match.tenant.region,
     },
   };
 }
 
+export function openIdConfigurationV1(req: CloudRequest): CloudResponse {
+  return openIdConfiguration(req, V1);
+}
+
 export function openIdConfigurationV2(req: CloudRequest): CloudResponse {
-  const match = tenantOf(req);
-  const { segment, tid } = names(match);
-  const base = `${req.baseUrl}/${segment}`;
-  return {
-    headers: CACHEABLE,
-    json: {
-      token_endpoint: `${base}/oauth2/v2.0/token`,
-      ...COMMON_METADATA,
-      jwks_uri: `${base}/discovery/v2.0/keys`,
-      response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
-      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
-      issuer: `${V2_ISSUER_HOST}/${tid}/v2.0`,
-      request_uri_parameter_supported: false,
-      authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
-      end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-      claims_supported: [
-        'sub',
-        'iss',
-        'cloud_instance_name',
-        'cloud_instance_host_name',
-        'cloud_graph_host_name',
-        'msgraph_host',
-        'aud',
-        'exp',
-        'iat',
-        'auth_time',
-        'acr',
-        'nonce',
-        'preferred_username',
-        'name',
-        'tid',
-        'ver',
-        'at_hash',
-        'c_hash',
-        'email',
-      ],
-      tenant_region_scope: isAlias(match) ? null : match.tenant.region,
-    },
-  };
+  return openIdConfiguration(req, V2);
 }
 
 export function keysV1(_req: CloudRequest, cloud: CloudServices): CloudResponse {
@@ -142,7 +143,7 @@ export function keysV2(req: CloudRequest, cloud: CloudServices): CloudResponse {
   const { tid } = names(tenantOf(req));
   return {
     headers: CACHEABLE,
-    json: { keys: [{ ...cloud.signingKey().jwk, issuer: `${V2_ISSUER_HOST}/${tid}/v2.0` }] },
+    json: { keys: [{ ...cloud.signingKey().jwk, issuer: v2Issuer(tid) }] },
   };
 }
 

@@ -13,10 +13,11 @@
  * the plaintext is returned as bytes; token responses are read with parseJsonObject.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { fromBase64Url, toBase64Url } from './base64.ts';
+import { toBase64Url } from './base64.ts';
+import { decodeJweContent, splitCompactJwe } from './compact-jwe.ts';
 import { ctxText, newCtx, readCtx } from './ctx.ts';
-import { decryptFailed, malformed, tooLarge, unsupported } from './errors.ts';
-import { encodeJsonObject, type JsonObject, parseJsonObject } from './json.ts';
+import { decryptFailed, malformed, unsupported } from './errors.ts';
+import { encodeJsonObject, type JsonObject } from './json.ts';
 import { DERIVED_KEY_BYTES, deriveKeyV1 } from './kdf.ts';
 import { requireSessionKey } from './key-checks.ts';
 import { MAX_RESPONSE_JWE_LENGTH } from './limits.ts';
@@ -128,34 +129,11 @@ export function encryptResponse(
  * (IV 12, tag 16) or (IV 16, empty tag, ciphertext a non-empty multiple of 16).
  */
 export function parseResponseJwe(jwe: string): ParsedResponseJwe {
-  if (typeof jwe !== 'string') throw new TypeError(`${WHAT}: expected a string`);
-  if (jwe.length > MAX_RESPONSE_JWE_LENGTH) {
-    throw tooLarge(WHAT, jwe.length, MAX_RESPONSE_JWE_LENGTH);
-  }
-  const parts = jwe.split('.');
-  if (parts.length !== 5) throw malformed(WHAT, `expected 5 parts, got ${parts.length}`);
-  const [headerB64, keyB64, ivB64, ctB64, tagB64] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const header = parseJsonObject(
-    fromBase64Url(headerB64, { what: `${WHAT} header` }),
-    `${WHAT} header`,
-  );
-  if (header.alg !== 'dir' || header.enc !== 'A256GCM') {
-    throw unsupported(WHAT, 'expected alg dir and enc A256GCM');
-  }
-  if (Object.hasOwn(header, 'crit') || Object.hasOwn(header, 'zip')) {
-    throw unsupported(WHAT, 'crit and zip are not supported');
-  }
+  const parts = splitCompactJwe(jwe, WHAT, MAX_RESPONSE_JWE_LENGTH, 'dir');
+  const { header, headerB64 } = parts;
   const ctx = readCtx(header, WHAT);
-  if (keyB64 !== '') throw malformed(WHAT, 'alg dir requires an empty encrypted key');
-  const iv = fromBase64Url(ivB64, { what: `${WHAT} iv` });
-  const ciphertext = fromBase64Url(ctB64, { what: `${WHAT} ciphertext` });
-  const tag = fromBase64Url(tagB64, { what: `${WHAT} tag` });
+  if (parts.keyB64 !== '') throw malformed(WHAT, 'alg dir requires an empty encrypted key');
+  const { iv, ciphertext, tag } = decodeJweContent(parts, WHAT);
   let encoding: ResponseEncoding;
   if (iv.length === GCM_IV_BYTES) {
     if (tag.length !== TAG_BYTES) throw malformed(WHAT, `GCM tag must be ${TAG_BYTES} bytes`);

@@ -22,8 +22,9 @@ import {
   randomBytes,
 } from 'node:crypto';
 import { fromBase64Url, toBase64Url } from './base64.ts';
-import { decryptFailed, malformed, tooLarge, unsupported } from './errors.ts';
-import { type JsonObject, parseJsonObject } from './json.ts';
+import { decodeJweContent, splitCompactJwe } from './compact-jwe.ts';
+import { decryptFailed, malformed } from './errors.ts';
+import type { JsonObject } from './json.ts';
 import { requireRsaKey, requireSessionKey, SESSION_KEY_BYTES } from './key-checks.ts';
 import { MAX_RSA_BITS, MAX_SESSION_KEY_JWE_LENGTH, MIN_RSA_BITS } from './limits.ts';
 
@@ -95,33 +96,10 @@ export function buildSessionKeyJwe(
  * payload at most 64 bytes, tag 16 bytes.
  */
 export function parseSessionKeyJwe(jwe: string): ParsedSessionKeyJwe {
-  if (typeof jwe !== 'string') throw new TypeError(`${WHAT}: expected a string`);
-  if (jwe.length > MAX_SESSION_KEY_JWE_LENGTH) {
-    throw tooLarge(WHAT, jwe.length, MAX_SESSION_KEY_JWE_LENGTH);
-  }
-  const parts = jwe.split('.');
-  if (parts.length !== 5) throw malformed(WHAT, `expected 5 parts, got ${parts.length}`);
-  const [headerB64, keyB64, ivB64, ctB64, tagB64] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  const header = parseJsonObject(
-    fromBase64Url(headerB64, { what: `${WHAT} header` }),
-    `${WHAT} header`,
-  );
-  if (header.alg !== 'RSA-OAEP' || header.enc !== 'A256GCM') {
-    throw unsupported(WHAT, 'expected alg RSA-OAEP and enc A256GCM');
-  }
-  if (Object.hasOwn(header, 'crit') || Object.hasOwn(header, 'zip')) {
-    throw unsupported(WHAT, 'crit and zip are not supported');
-  }
-  const encryptedKey = fromBase64Url(keyB64, { what: `${WHAT} encrypted key` });
-  const iv = fromBase64Url(ivB64, { what: `${WHAT} iv` });
-  const ciphertext = fromBase64Url(ctB64, { what: `${WHAT} ciphertext` });
-  const tag = fromBase64Url(tagB64, { what: `${WHAT} tag` });
+  const parts = splitCompactJwe(jwe, WHAT, MAX_SESSION_KEY_JWE_LENGTH, 'RSA-OAEP');
+  const { header, headerB64 } = parts;
+  const encryptedKey = fromBase64Url(parts.keyB64, { what: `${WHAT} encrypted key` });
+  const { iv, ciphertext, tag } = decodeJweContent(parts, WHAT);
   if (encryptedKey.length < MIN_RSA_BITS / 8 || encryptedKey.length > MAX_RSA_BITS / 8) {
     throw malformed(WHAT, 'encrypted key size is not that of a supported RSA key');
   }

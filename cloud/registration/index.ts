@@ -26,7 +26,12 @@ import { ClientIdentityVerifier } from './client-identity.ts';
 import { authenticateDevice, DrsNonces } from './device-auth.ts';
 import { badField } from './fields.ts';
 import { membershipChanges } from './membership.ts';
-import { type JoinAttributes, readHybridJoinRequest, readJoinRequest } from './request.ts';
+import {
+  type DeviceFacts,
+  type JoinAttributes,
+  readHybridJoinRequest,
+  readJoinRequest,
+} from './request.ts';
 
 export { CLIENT_IDENTITY_MAX_AGE_MS, CLIENT_IDENTITY_MAX_FUTURE_MS } from './client-identity.ts';
 export { DRS_NONCE_LIFETIME_MS, peerCertificate } from './device-auth.ts';
@@ -77,6 +82,18 @@ async function joinResponse(
   };
 }
 
+/** What a join (any JoinType) writes to the device object from the body and its certificate. */
+function joinedDeviceFields(facts: DeviceFacts, cert: IssuedDeviceCertificate) {
+  return {
+    displayName: facts.displayName,
+    operatingSystem: facts.deviceType,
+    operatingSystemVersion: facts.osVersion,
+    deviceType: facts.deviceType,
+    transportKey: facts.transportKeyBlob,
+    certThumbprint: cert.thumbprint,
+  };
+}
+
 function logJoin(cloud: CloudServices, device: Device, joinType: JoinType, by: string): void {
   cloud.log(
     `drs: device ${device.id} joinType=${joinType} certificate ${device.certThumbprint} (${by})`,
@@ -113,13 +130,8 @@ async function join(req: CloudRequest, cloud: CloudServices): Promise<CloudRespo
   });
   const device = await cloud.directory.devices.create({
     id: deviceId,
-    displayName: body.device.displayName,
     joinType: body.joinType,
-    operatingSystem: body.device.deviceType,
-    operatingSystemVersion: body.device.osVersion,
-    deviceType: body.device.deviceType,
-    transportKey: body.device.transportKeyBlob,
-    certThumbprint: cert.thumbprint,
+    ...joinedDeviceFields(body.device, cert),
     registeringUserId: user.id,
   });
   logJoin(cloud, device, body.joinType, `user ${user.id}`);
@@ -172,12 +184,7 @@ function hybridJoin(verifier: ClientIdentityVerifier) {
     });
     const updated = await cloud.directory.devices.update(id, {
       state: 'registered',
-      displayName: body.device.displayName,
-      operatingSystem: body.device.deviceType,
-      operatingSystemVersion: body.device.osVersion,
-      deviceType: body.device.deviceType,
-      transportKey: body.device.transportKeyBlob,
-      certThumbprint: cert.thumbprint,
+      ...joinedDeviceFields(body.device, cert),
       registeringUserId: null,
     });
     if (rejoin) await cloud.directory.tokens.revokeForDevice(id);

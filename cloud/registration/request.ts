@@ -92,13 +92,18 @@ export interface HybridJoinRequest {
   readonly clientIdentity: ClientIdentityField;
 }
 
-const JOIN_KEYS = [
-  'CertificateRequest',
+/** The members readDeviceFacts reads, in both bodies. */
+const DEVICE_FACT_KEYS = [
   'TransportKey',
   'TargetDomain',
   'DeviceType',
   'OSVersion',
   'DeviceDisplayName',
+] as const;
+
+const JOIN_KEYS = [
+  'CertificateRequest',
+  ...DEVICE_FACT_KEYS,
   'JoinType',
   'attributes',
   'Attributes',
@@ -114,11 +119,7 @@ const HYBRID_KEYS = [
   'ServerAdJoinData',
 ];
 const SERVER_AD_KEYS = [
-  'TransportKey',
-  'TargetDomain',
-  'DeviceType',
-  'OSVersion',
-  'DeviceDisplayName',
+  ...DEVICE_FACT_KEYS,
   'TargetDomainId',
   'SourceDomainController',
   'ClientIdentity',

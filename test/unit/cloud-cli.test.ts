@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Io } from '../../cli/io.ts';
 import { main } from '../../cli/main.ts';
-import { signCertificate } from '../../cloud/pki/authority.ts';
 import { startCloud } from '../../cloud/server.ts';
+import { dayCertificate } from '../shared/cloud.ts';
 
 interface Captured extends Io {
   stdout: string;
@@ -226,16 +226,7 @@ describe('prtlab user and group', () => {
 describe('prtlab cloud device', () => {
   async function onPremCert(deviceId: string): Promise<string> {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const cert = await signCertificate(
-      { self: privateKey },
-      {
-        subject: `CN=${deviceId}`,
-        publicKey: createPublicKey(privateKey),
-        notBefore: new Date(),
-        notAfter: new Date(Date.now() + 86_400_000),
-        extensions: [],
-      },
-    );
+    const cert = await dayCertificate(privateKey, `CN=${deviceId}`);
     const file = join(dir, 'onprem.pem');
     await writeFile(file, cert.toString());
     return file;

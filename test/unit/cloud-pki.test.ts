@@ -1,22 +1,11 @@
-import {
-  createHash,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  webcrypto,
-  X509Certificate,
-} from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, X509Certificate } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CloudPaths, ensureCloudDirs } from '../../cloud/data-dir.ts';
 import { isCloudError } from '../../cloud/errors.ts';
-import {
-  certificateThumbprint,
-  loadOrCreateAuthorities,
-  signCertificate,
-} from '../../cloud/pki/authority.ts';
+import { certificateThumbprint, loadOrCreateAuthorities } from '../../cloud/pki/authority.ts';
 import {
   issueDeviceCertificate,
   parseCsr,
@@ -29,6 +18,7 @@ import {
   readAsciiExtensionValue,
   readGuidExtensionValue,
 } from '../../protocol/device-certificate.ts';
+import { dayCertificate, webCryptoKeys } from '../shared/cloud.ts';
 
 const CSR_SUBJECT = 'CN=7E980AD9-B86D-4306-9425-9AC066FB014A';
 const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
@@ -40,22 +30,7 @@ async function makeCsr(
     ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
     : generateKeyPairSync('rsa', { modulusLength: options.bits ?? 2048 });
   const alg = options.ec ? { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } : RSA;
-  const keys = {
-    privateKey: await webcrypto.subtle.importKey(
-      'pkcs8',
-      pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
-      alg,
-      false,
-      ['sign'],
-    ),
-    publicKey: await webcrypto.subtle.importKey(
-      'spki',
-      pair.publicKey.export({ type: 'spki', format: 'der' }),
-      alg,
-      true,
-      ['verify'],
-    ),
-  };
+  const keys = await webCryptoKeys(pair, alg);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
     { name: options.subject ?? CSR_SUBJECT, keys: keys as never, signingAlgorithm: alg },
     webCrypto,
@@ -280,40 +255,16 @@ describe('device certificates', () => {
 
   it('reads a hybrid device on-premises certificate (self-signed, CN = device GUID)', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const onPrem = await signCertificate(
-      { self: privateKey },
-      {
-        subject: `CN=${deviceId}`,
-        publicKey: createPublicKey(privateKey),
-        notBefore: new Date(),
-        notAfter: new Date(Date.now() + 86_400_000),
-        extensions: [],
-      },
-    );
+    const onPrem = await dayCertificate(privateKey, `CN=${deviceId}`);
     const parsed = parseOnPremDeviceCertificate(onPrem.toString());
     expect(parsed.deviceId).toBe(deviceId.toLowerCase());
     expect(parsed.thumbprint).toBe(certificateThumbprint(onPrem));
     expect(parseOnPremDeviceCertificate(onPrem.raw).deviceId).toBe(deviceId.toLowerCase());
 
-    const notGuid = await signCertificate(
-      { self: privateKey },
-      {
-        subject: 'CN=WORKSTATION01',
-        publicKey: createPublicKey(privateKey),
-        notBefore: new Date(),
-        notAfter: new Date(Date.now() + 86_400_000),
-        extensions: [],
-      },
-    );
+    const notGuid = await dayCertificate(privateKey, 'CN=WORKSTATION01');
     expect(() => parseOnPremDeviceCertificate(notGuid.raw)).toThrow(/GUID/);
     const { labCa } = await loadOrCreateAuthorities(paths);
-    const issuedByCa = await signCertificate(labCa, {
-      subject: `CN=${deviceId}`,
-      publicKey: createPublicKey(privateKey),
-      notBefore: new Date(),
-      notAfter: new Date(Date.now() + 86_400_000),
-      extensions: [],
-    });
+    const issuedByCa = await dayCertificate(privateKey, `CN=${deviceId}`, labCa);
     const err = (() => {
       try {
         parseOnPremDeviceCertificate(issuedByCa.raw);

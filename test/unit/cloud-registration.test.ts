@@ -15,9 +15,6 @@ import {
   webcrypto,
   X509Certificate,
 } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_IDS, DRS_RESOURCE_URI } from '../../cloud/directory/seed.ts';
@@ -31,12 +28,19 @@ import {
   peerCertificate,
 } from '../../cloud/registration/index.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
-import { type CloudHandle, startCloud } from '../../cloud/server.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
 import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
 import { signRs256 } from '../../protocol/index.ts';
 import { BROKER_PLUGIN, type Device, PrtTestClient } from '../prt-client/client.ts';
 import { deviceSignedJwt, rsa1Blob } from '../prt-client/crypto.ts';
-import { type HttpResponse, httpsRequest } from '../prt-client/http.ts';
+import { httpsRequest } from '../prt-client/http.ts';
+import {
+  type JsonReply,
+  startTestCloud,
+  stopTestCloud,
+  webCryptoKeys,
+  withJson,
+} from '../shared/cloud.ts';
 
 const provider = webcrypto as unknown as NonNullable<
   Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[1]
@@ -65,16 +69,11 @@ const logLines: string[] = [];
 
 // --- helpers -------------------------------------------------------------------------------
 
-interface Reply extends HttpResponse {
-  // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field
-  json: any;
-}
-
 async function call(
   method: string,
   path: string,
   opts: { headers?: Record<string, string>; body?: string | object } = {},
-): Promise<Reply> {
+): Promise<JsonReply> {
   const body =
     opts.body === undefined || typeof opts.body === 'string'
       ? opts.body
@@ -82,23 +81,18 @@ async function call(
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (body !== undefined && headers['content-type'] === undefined)
     headers['content-type'] = 'application/json';
-  const r = await httpsRequest(`${cloud.url}${path}`, {
-    method,
-    ca,
-    headers,
-    ...(body !== undefined ? { body } : {}),
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.body);
-  } catch {
-    json = undefined;
-  }
-  return { ...r, json };
+  return withJson(
+    await httpsRequest(`${cloud.url}${path}`, {
+      method,
+      ca,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    }),
+  );
 }
 
 /** An Entra-shaped error with this status and AADSTS number, and nothing a client should not see. */
-function expectError(r: Reply, status: number, code: number): void {
+function expectError(r: JsonReply, status: number, code: number): void {
   expect(r.status, r.body).toBe(status);
   expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
   expect(r.json.error_codes).toEqual([code]);
@@ -107,7 +101,7 @@ function expectError(r: Reply, status: number, code: number): void {
   expect(r.body).not.toMatch(/\n\s+at |Error:|node:internal/);
 }
 
-function expectChallenge(r: Reply): void {
+function expectChallenge(r: JsonReply): void {
   expect(String(r.headers['www-authenticate'])).toMatch(
     new RegExp(
       `^Bearer realm="", authorization_uri="${cloud.url.replace(/[.]/g, '\\.')}/common/oauth2/authorize", error="invalid_token"`,
@@ -145,28 +139,33 @@ function bodyKeys(fresh = false) {
   return pooled;
 }
 
-async function cryptoKeys(pair: { privateKey: KeyObject; publicKey: KeyObject }) {
-  return {
-    privateKey: await webcrypto.subtle.importKey(
-      'pkcs8',
-      pair.privateKey.export({ type: 'pkcs8', format: 'der' }),
-      RSA_ALG,
-      false,
-      ['sign'],
-    ),
-    publicKey: await webcrypto.subtle.importKey(
-      'spki',
-      pair.publicKey.export({ type: 'spki', format: 'der' }),
-      RSA_ALG,
-      true,
-      ['verify'],
-    ),
-  };
+/**
+ * A certificate for `CN=<cn>` self-signed with `pair`, valid from `validity.pastMs` ago to
+ * `validity.futureMs` ahead (by default a minute ago to a day ahead).
+ */
+async function selfSignedDer(
+  serialNumber: string,
+  cn: string,
+  pair: ReturnType<typeof rsaKey>,
+  validity = { pastMs: 60_000, futureMs: 86_400_000 },
+): Promise<Buffer> {
+  const cert = await x509.X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber,
+      name: `CN=${cn}`,
+      notBefore: new Date(Date.now() - validity.pastMs),
+      notAfter: new Date(Date.now() + validity.futureMs),
+      signingAlgorithm: RSA_ALG,
+      keys: await webCryptoKeys(pair, RSA_ALG),
+    },
+    provider,
+  );
+  return Buffer.from(cert.rawData);
 }
 
 async function csrDer(pair: ReturnType<typeof rsaKey>, subject = `CN=${CSR_CN}`): Promise<Buffer> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-    { name: subject, keys: await cryptoKeys(pair), signingAlgorithm: RSA_ALG },
+    { name: subject, keys: await webCryptoKeys(pair, RSA_ALG), signingAlgorithm: RSA_ALG },
     provider,
   );
   return Buffer.from(csr.rawData);
@@ -188,7 +187,7 @@ async function joinBody(patch: Record<string, unknown> = {}): Promise<Record<str
   };
 }
 
-function postJoin(body: unknown, bearer?: string, apiVersion = '2.0'): Promise<Reply> {
+function postJoin(body: unknown, bearer?: string, apiVersion = '2.0'): Promise<JsonReply> {
   return call('POST', `/EnrollmentServer/device/?api-version=${apiVersion}`, {
     headers: bearer === undefined ? {} : { authorization: `Bearer ${bearer}` },
     body: body as object,
@@ -244,6 +243,19 @@ async function newUser(name: string): Promise<User> {
   });
 }
 
+/** An hour-long PRT record for alice on `deviceId`, for checking that it is revoked. */
+async function prtRecord(deviceId: string) {
+  const now = Math.floor(Date.now() / 1000);
+  return cloud.directory.tokens.add({
+    kind: 'prt',
+    userId: alice.id,
+    deviceId,
+    clientId: BROKER_PLUGIN,
+    issuedAt: now,
+    expiresAt: now + 3600,
+  });
+}
+
 async function registeredDevice(joinType: 0 | 4 = 0): Promise<Device> {
   const { device, response } = await client.registerDevice(await token(alice), joinType);
   expect(response.status, response.body).toBe(200);
@@ -253,16 +265,11 @@ async function registeredDevice(joinType: 0 | 4 = 0): Promise<Device> {
 // --- set-up --------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-drs-'));
-  cloud = await startCloud({
-    dataDir: dir,
-    port: 0,
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-drs-', {
     routes: coreRoutes(),
-    scrypt: { ln: 10, r: 8, p: 1 },
     clock: () => new Date(Date.now() + skewMs),
     log: (l) => logLines.push(l),
-  });
-  ca = await readFile(cloud.caPath, 'utf8');
+  }));
   client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
   alice = await cloud.directory.users.create({
     upn: `alice@${cloud.tenant.domain}`,
@@ -274,8 +281,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await cloud?.close();
-  await rm(dir, { recursive: true, force: true });
+  await stopTestCloud(cloud, dir);
   // Tokens, keys and bodies never reach the log.
   // (JWTs start eyJ, DER certificates and CSRs MII, RSA1 blobs UlNBMQ in base64.)
   expect(logLines.join('\n')).not.toMatch(/eyJ[\w-]{8}|MII[\w+/]{8}|UlNBMQ|-----BEGIN/);
@@ -546,21 +552,14 @@ interface OnPrem {
 async function precreated(): Promise<OnPrem> {
   const id = randomUUID();
   const pair = rsaKey();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: '01',
-      name: `CN=${id}`,
-      notBefore: new Date(Date.now() - 86_400_000),
-      notAfter: new Date(Date.now() + 365 * 86_400_000),
-      signingAlgorithm: RSA_ALG,
-      keys: await cryptoKeys(pair),
-    },
-    provider,
-  );
+  const onPremCertificate = await selfSignedDer('01', id, pair, {
+    pastMs: 86_400_000,
+    futureMs: 365 * 86_400_000,
+  });
   await cloud.directory.devices.precreate({
     id,
     displayName: `HYB-${id.slice(0, 6)}`,
-    onPremCertificate: Buffer.from(cert.rawData),
+    onPremCertificate,
   });
   return { id, key: pair.privateKey };
 }
@@ -611,7 +610,7 @@ async function hybridBody(
   };
 }
 
-function putJoin(id: string, body: unknown, apiVersion = '2.0'): Promise<Reply> {
+function putJoin(id: string, body: unknown, apiVersion = '2.0'): Promise<JsonReply> {
   return call('PUT', `/EnrollmentServer/device/${id}?api-version=${apiVersion}`, {
     body: body as object,
   });
@@ -651,15 +650,7 @@ describe('PUT /EnrollmentServer/device/{id} (hybrid join, §1.5, §2)', () => {
     const dev = await precreated();
     const first = await putJoin(dev.id, (await hybridBody(dev)).body);
     expect(first.status).toBe(200);
-    const now = Math.floor(Date.now() / 1000);
-    const rec = await cloud.directory.tokens.add({
-      kind: 'prt',
-      userId: alice.id,
-      deviceId: dev.id,
-      clientId: BROKER_PLUGIN,
-      issuedAt: now,
-      expiresAt: now + 3600,
-    });
+    const rec = await prtRecord(dev.id);
     const again = await putJoin(
       dev.id,
       (await hybridBody(dev, { identity: clientIdentity(dev.key, Date.now() - 2000) })).body,
@@ -798,7 +789,7 @@ async function deviceProof(
   });
 }
 
-function del(id: string, proof?: string): Promise<Reply> {
+function del(id: string, proof?: string): Promise<JsonReply> {
   return call('DELETE', `/EnrollmentServer/device/${id}`, {
     headers: proof === undefined ? {} : { authorization: `Bearer ${proof}` },
   });
@@ -819,15 +810,7 @@ describe('DELETE /EnrollmentServer/device/{id} (the device removes itself)', () 
 
   it('deletes the device with a device-signed proof, and its tokens are revoked', async () => {
     const device = await registeredDevice();
-    const now = Math.floor(Date.now() / 1000);
-    const rec = await cloud.directory.tokens.add({
-      kind: 'prt',
-      userId: alice.id,
-      deviceId: device.deviceId,
-      clientId: BROKER_PLUGIN,
-      issuedAt: now,
-      expiresAt: now + 3600,
-    });
+    const rec = await prtRecord(device.deviceId);
     const r = await del(device.deviceId, await deviceProof(device));
     expect(r.status, r.body).toBe(200);
     expect(await cloud.directory.devices.get(device.deviceId)).toBeUndefined();
@@ -875,18 +858,10 @@ describe('DELETE /EnrollmentServer/device/{id} (the device removes itself)', () 
   it('refuses a certificate the device CA did not issue, or one that was replaced', async () => {
     const device = await registeredDevice();
     const pair = rsaKey();
-    const selfSigned = await x509.X509CertificateGenerator.createSelfSigned(
-      {
-        serialNumber: '02',
-        name: `CN=${device.deviceId}`,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 86_400_000),
-        signingAlgorithm: RSA_ALG,
-        keys: await cryptoKeys(pair),
-      },
-      provider,
-    );
-    const fake = { certDer: Buffer.from(selfSigned.rawData), deviceKey: pair.privateKey };
+    const fake = {
+      certDer: await selfSignedDer('02', device.deviceId, pair),
+      deviceKey: pair.privateKey,
+    };
     const r = await del(device.deviceId, await deviceProof(fake));
     expectError(r, 401, 9990212);
     expect(r.json.error_description).toMatch(/not issued by this tenant/);
@@ -967,22 +942,10 @@ describe('TLS client-certificate authentication (used when the front requests ce
     expect(found.id).toBe(device.deviceId);
     // A certificate from elsewhere is refused even though TLS proved its key.
     const pair = rsaKey();
-    const foreign = await x509.X509CertificateGenerator.createSelfSigned(
-      {
-        serialNumber: '03',
-        name: `CN=${device.deviceId}`,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 86_400_000),
-        signingAlgorithm: RSA_ALG,
-        keys: await cryptoKeys(pair),
-      },
-      provider,
+    const foreign = await selfSignedDer('03', device.deviceId, pair);
+    const err = await authenticateDevice(fakeRequest(foreign), cloud.services, nonces).catch(
+      (e: unknown) => e,
     );
-    const err = await authenticateDevice(
-      fakeRequest(Buffer.from(foreign.rawData)),
-      cloud.services,
-      nonces,
-    ).catch((e: unknown) => e);
     expect(isCloudError(err) && err.aadsts).toBe(9990212);
   });
 });

@@ -4,18 +4,16 @@
  * bad signature, or none at all gets a 401 with Entra's Bearer challenge. GET only.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_IDS } from '../../cloud/directory/seed.ts';
 import type { Application, User } from '../../cloud/directory/types.ts';
 import { MAX_RESOURCE_DEPTH } from '../../cloud/resources/index.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
-import { type CloudHandle, startCloud } from '../../cloud/server.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
 import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
 import { signRs256 } from '../../protocol/index.ts';
-import { type HttpResponse, httpsRequest } from '../prt-client/http.ts';
+import { httpsRequest } from '../prt-client/http.ts';
+import { type JsonReply, startTestCloud, stopTestCloud, withJson } from '../shared/cloud.ts';
 
 const OUTLOOK_CLIENT = 'd3590ed6-52b3-4102-aeff-aad2292ab01c';
 
@@ -26,24 +24,14 @@ let alice: User;
 let skewMs = 0;
 const apps: Record<'exchange' | 'sharepoint' | 'graph', Application> = {} as never;
 
-interface Reply extends HttpResponse {
-  // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field
-  json: any;
-}
-
-async function get(path: string, bearer?: string, method = 'GET'): Promise<Reply> {
-  const r = await httpsRequest(`${cloud.url}${path}`, {
-    method,
-    ca,
-    headers: bearer === undefined ? {} : { authorization: `Bearer ${bearer}` },
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.body);
-  } catch {
-    json = undefined;
-  }
-  return { ...r, json };
+async function get(path: string, bearer?: string, method = 'GET'): Promise<JsonReply> {
+  return withJson(
+    await httpsRequest(`${cloud.url}${path}`, {
+      method,
+      ca,
+      headers: bearer === undefined ? {} : { authorization: `Bearer ${bearer}` },
+    }),
+  );
 }
 
 async function token(
@@ -63,7 +51,7 @@ async function token(
   return t;
 }
 
-function expectUnauthorized(r: Reply): void {
+function expectUnauthorized(r: JsonReply): void {
   expect(r.status, r.body).toBe(401);
   const challenge = String(r.headers['www-authenticate']);
   expect(
@@ -78,15 +66,10 @@ function expectUnauthorized(r: Reply): void {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-resources-'));
-  cloud = await startCloud({
-    dataDir: dir,
-    port: 0,
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-resources-', {
     routes: coreRoutes(),
-    scrypt: { ln: 10, r: 8, p: 1 },
     clock: () => new Date(Date.now() + skewMs),
-  });
-  ca = await readFile(cloud.caPath, 'utf8');
+  }));
   alice = await cloud.directory.users.create({
     upn: `alice@${cloud.tenant.domain}`,
     password: 'Correct-Horse-9',
@@ -98,8 +81,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await cloud?.close();
-  await rm(dir, { recursive: true, force: true });
+  await stopTestCloud(cloud, dir);
 });
 
 describe('Exchange Online stub (/resources/exchange/...)', () => {

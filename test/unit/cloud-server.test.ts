@@ -9,6 +9,7 @@ import { CloudRequestError } from '../../cloud/errors.ts';
 import { type CloudHandle, startCloud } from '../../cloud/server.ts';
 import type { CloudRoute } from '../../cloud/services.ts';
 import { isPrtlabError } from '../../lib/errors.ts';
+import { jsonOrUndefined, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
 
 interface Reply {
   status: number;
@@ -21,7 +22,7 @@ interface Reply {
 /** An HTTPS request that trusts only the lab CA (no system roots, no keep-alive pooling). */
 function call(
   cloud: CloudHandle,
-  ca: Buffer,
+  ca: string | Buffer,
   path: string,
   opts: {
     method?: string;
@@ -40,13 +41,12 @@ function call(
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text,
+          json: jsonOrUndefined(text),
+        });
       });
     });
     req.on('error', reject);
@@ -56,7 +56,7 @@ function call(
 }
 
 /** Raw bytes over TLS, for requests a well-behaved client would not send. */
-function rawExchange(cloud: CloudHandle, ca: Buffer, payload: string): Promise<string> {
+function rawExchange(cloud: CloudHandle, ca: string, payload: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(
       { host: '127.0.0.1', port: cloud.port, ca, servername: 'localhost' },
@@ -142,25 +142,19 @@ const testRoutes: CloudRoute[] = [
 describe('cloud HTTPS server', () => {
   let dir: string;
   let cloud: CloudHandle;
-  let ca: Buffer;
+  let ca: string;
   const logLines: string[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'prtlab-cloud-server-'));
-    cloud = await startCloud({
-      dataDir: dir,
-      port: 0,
+    ({ dir, cloud, ca } = await startTestCloud('prtlab-cloud-server-', {
       routes: testRoutes,
       log: (l) => logLines.push(l),
       limits: { bodyTimeoutMs: 400, headersTimeoutMs: 600, requestTimeoutMs: 3000 },
-      scrypt: { ln: 10, r: 8, p: 1 },
-    });
-    ca = await readFile(cloud.caPath);
+    }));
   });
 
   afterAll(async () => {
-    await cloud?.close();
-    await rm(dir, { recursive: true, force: true });
+    await stopTestCloud(cloud, dir);
   });
 
   it('serves HTTPS with a certificate for 127.0.0.1, ::1 and localhost from the lab CA', async () => {

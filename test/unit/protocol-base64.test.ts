@@ -7,16 +7,7 @@ import {
   toBase64,
   toBase64Url,
 } from '../../protocol/index.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
+import { codeOf } from '../shared/protocol.ts';
 
 describe('standard base64 (ctx, x5c, TransportKey)', () => {
   it('encodes with padding and the + / alphabet', () => {

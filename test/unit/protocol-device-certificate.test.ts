@@ -13,21 +13,11 @@ import {
   guidExtensionValue,
   guidFromBytes,
   guidToBytes,
-  ProtocolError,
   readAsciiExtensionValue,
   readGuidExtensionValue,
   WINDOWS_BROKER_CLIENT_ID,
 } from '../../protocol/index.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
+import { codeOf } from '../shared/protocol.ts';
 
 describe('GUIDs in .NET byte order (§1.4)', () => {
   it('puts the first three fields little-endian, as Guid.ToByteArray does', () => {

@@ -1,5 +1,4 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   buildSessionKeyJwe,
@@ -9,7 +8,6 @@ import {
   encryptResponse,
   MAX_RESPONSE_JWE_LENGTH,
   MAX_SESSION_KEY_JWE_LENGTH,
-  ProtocolError,
   parseJsonObject,
   parseResponseJwe,
   parseSessionKeyJwe,
@@ -17,30 +15,8 @@ import {
   unwrapSessionKeyJwe,
   unwrapSessionKeyJweWith,
 } from '../../protocol/index.ts';
+import { asyncCodeOf, codeOf, kat } from '../shared/protocol.ts';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
-
-async function asyncCodeOf(fn: () => Promise<unknown>): Promise<string> {
-  try {
-    await fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
-
-const kat = JSON.parse(
-  readFileSync(new URL('../vectors/entra-prt-kat.json', import.meta.url), 'utf8'),
-) as { transport_private_key_pkcs1_pem: string; response_jwe: string; session_key_hex: string };
 const transportKey = createPrivateKey(kat.transport_private_key_pkcs1_pem);
 const transportPub = createPublicKey(transportKey);
 const { privateKey: otherKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -7,7 +7,6 @@ import {
   kdfV2Context,
   MAX_JWT_LENGTH,
   newCtx,
-  ProtocolError,
   parseCompact,
   sessionJwtKdf,
   signHs256,
@@ -21,16 +20,7 @@ import {
   verifyWithSessionKey,
   x5cOf,
 } from '../../protocol/index.ts';
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
+import { codeOf } from '../shared/protocol.ts';
 
 const b64u = (text: string): string => Buffer.from(text, 'utf8').toString('base64url');
 const key32 = Buffer.alloc(32, 7);

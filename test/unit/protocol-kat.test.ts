@@ -3,7 +3,6 @@
  * ms_oapxbc_3_2_5_1_3_3_exchange_request_response (prt-protocol.md §9, test/vectors/README.md).
  */
 import { createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   decryptResponse,
@@ -22,29 +21,8 @@ import {
   unwrapSessionKeyJwe,
   unwrapSessionKeyJweWith,
 } from '../../protocol/index.ts';
+import { kat } from '../shared/protocol.ts';
 
-interface Kat {
-  source: string;
-  transport_private_key_pkcs1_pem: string;
-  session_key_jwe: string;
-  session_key_hex: string;
-  response_jwe: string;
-  response_ctx_hex: string;
-  response_derived_key_hex: string;
-  response_plaintext: string;
-  kdf_label: string;
-  kdf_v1_example: { session_key_hex: string; ctx_hex: string; derived_key_hex: string };
-  kdf_v2_example: {
-    session_key_hex: string;
-    ctx_hex: string;
-    payload_utf8: string;
-    derived_key_hex: string;
-  };
-}
-
-const kat = JSON.parse(
-  readFileSync(new URL('../vectors/entra-prt-kat.json', import.meta.url), 'utf8'),
-) as Kat;
 const h = (hex: string): Buffer => Buffer.from(hex, 'hex');
 const transportKey = createPrivateKey(kat.transport_private_key_pkcs1_pem);
 const sessionKey = h(kat.session_key_hex);

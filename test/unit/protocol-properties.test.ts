@@ -4,7 +4,6 @@
  * reproduce the same bytes.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -31,15 +30,8 @@ import {
   verifyWithSessionKey,
   x5cOf,
 } from '../../protocol/index.ts';
+import { kat } from '../shared/protocol.ts';
 
-const kat = JSON.parse(
-  readFileSync(new URL('../vectors/entra-prt-kat.json', import.meta.url), 'utf8'),
-) as {
-  transport_private_key_pkcs1_pem: string;
-  session_key_jwe: string;
-  response_jwe: string;
-  session_key_hex: string;
-};
 const transportKey = createPrivateKey(kat.transport_private_key_pkcs1_pem);
 const transportPub = createPublicKey(transportKey);
 const sessionKey = Buffer.from(kat.session_key_hex, 'hex');

@@ -1,28 +1,14 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   BCRYPT_RSAPUBLIC_MAGIC,
   encodeRsaBlob,
   MAX_RSA_BLOB_BYTES,
-  ProtocolError,
   parseRsaBlob,
   parseRsaBlobBase64,
 } from '../../protocol/index.ts';
+import { codeOf, kat } from '../shared/protocol.ts';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ProtocolError) return err.code;
-    throw err;
-  }
-  throw new Error('expected a ProtocolError');
-}
-
-const kat = JSON.parse(
-  readFileSync(new URL('../vectors/entra-prt-kat.json', import.meta.url), 'utf8'),
-) as { transport_private_key_pkcs1_pem: string };
 const transportKey = createPrivateKey(kat.transport_private_key_pkcs1_pem);
 const transportPub = createPublicKey(transportKey);
 const jwk = transportPub.export({ format: 'jwk' });
