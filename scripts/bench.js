@@ -5,12 +5,15 @@
 //   tpm   ECDSA P-256 signs/s through the full TPM command path in-process and over TCP, raw
 //         node:crypto, and swtpm over one persistent connection (when swtpm is installed);
 //         RSA-2048 Create median.
+//   cloud PRT-signed app-token requests against panva's oidc-provider issuing DPoP-bound tokens,
+//         over HTTPS on loopback at concurrency 16 (scripts/bench-cloud.js).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchCloud } from './bench-cloud.js';
 
 const dist = new URL('../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
@@ -189,7 +192,7 @@ async function benchTpm() {
   }
 }
 
-const BENCHES = { tpm: benchTpm };
+const BENCHES = { tpm: benchTpm, cloud: benchCloud };
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {
   console.error(`usage: npm run bench -- NAME   (NAME: ${Object.keys(BENCHES).join(', ')})`);

@@ -136,6 +136,7 @@ export async function openSqliteDirectory(options: SqliteDirectoryOptions): Prom
   } catch (err) {
     throw unusable(options.path, err);
   }
+  cachePreparedStatements(db);
   try {
     // The directory holds password hashes: owner-only, whatever the umask.
     chmodSync(options.path, 0o600);
@@ -1024,33 +1025,44 @@ class SqliteDirectory implements Directory {
   }
 
   #applicationStore(): ApplicationStore {
-    const self = this;
-    const all = (): Application[] =>
-      (
-        self
-          .#q()
+    const normalizeUri = (uri: string) => uri.trim().toLowerCase().replace(/\/+$/, '');
+    // Applications are seeded when the directory opens and nothing changes them afterwards, so
+    // they are read once: every token request looks its client and resource up here.
+    let cache:
+      | { all: Application[]; byId: Map<string, Application>; byUri: Map<string, Application> }
+      | undefined;
+    const load = () => {
+      if (cache) return cache;
+      const all = (
+        this.#q()
           .prepare('SELECT * FROM applications ORDER BY kind, display_name')
           .all() as AppRow[]
       ).map(toApplication);
-    const normalizeUri = (uri: string) => uri.trim().toLowerCase().replace(/\/+$/, '');
+      const byUri = new Map<string, Application>();
+      for (const a of all) {
+        if (a.kind !== 'resource') continue;
+        // The first resource in table order wins a shared URI, as the scan it replaces did.
+        for (const u of a.identifierUris)
+          if (!byUri.has(normalizeUri(u))) byUri.set(normalizeUri(u), a);
+      }
+      cache = { all, byId: new Map(all.map((a) => [a.appId, a])), byUri };
+      return cache;
+    };
     return {
       async get(appId: string): Promise<Application | undefined> {
         if (!isGuid(appId)) return undefined;
-        const row = self
-          .#q()
-          .prepare('SELECT * FROM applications WHERE app_id = ?')
-          .get(appId.toLowerCase()) as AppRow | undefined;
-        return row && toApplication(row);
+        return load().byId.get(appId.toLowerCase());
       },
       async findResource(appIdOrUri: string): Promise<Application | undefined> {
         if (typeof appIdOrUri !== 'string' || appIdOrUri.length > 2048) return undefined;
-        const resources = all().filter((a) => a.kind === 'resource');
-        if (isGuid(appIdOrUri)) return resources.find((a) => a.appId === appIdOrUri.toLowerCase());
-        const wanted = normalizeUri(appIdOrUri);
-        return resources.find((a) => a.identifierUris.some((u) => normalizeUri(u) === wanted));
+        if (isGuid(appIdOrUri)) {
+          const a = load().byId.get(appIdOrUri.toLowerCase());
+          return a?.kind === 'resource' ? a : undefined;
+        }
+        return load().byUri.get(normalizeUri(appIdOrUri));
       },
       async list(kind?: ApplicationKind): Promise<Application[]> {
-        return all().filter((a) => kind === undefined || a.kind === kind);
+        return load().all.filter((a) => kind === undefined || a.kind === kind);
       },
     };
   }
@@ -1100,7 +1112,18 @@ class SqliteDirectory implements Directory {
             throw new DirectoryError(9990001, 'a token record with that id exists');
           throw err;
         }
-        return (await this.get(id))!;
+        // The row just written, without reading it back.
+        return Object.freeze({
+          id,
+          kind: record.kind,
+          userId: record.userId.toLowerCase(),
+          deviceId: record.deviceId?.toLowerCase() ?? null,
+          clientId: record.clientId.toLowerCase(),
+          parentId: record.parentId ?? null,
+          issuedAt,
+          expiresAt,
+          revokedAt: null,
+        });
       },
 
       async get(id: string): Promise<TokenRecord | undefined> {
@@ -1181,4 +1204,20 @@ function unknownGroup(name: string): DirectoryError {
     9990002,
     `no group '${echo(name)}' (create it first: prtlab group add NAME)`,
   );
+}
+
+/** Statements are compiled once per SQL text: the directory runs the same few on every request. */
+const MAX_CACHED_STATEMENTS = 256;
+
+function cachePreparedStatements(db: Database.Database): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, Database.Statement>();
+  db.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size < MAX_CACHED_STATEMENTS) cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as Database.Database['prepare'];
 }

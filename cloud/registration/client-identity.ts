@@ -67,7 +67,12 @@ export function parseClientSid(text: string): ParsedClientSid {
 
 /** Checks ClientIdentity proofs for hybrid joins; one instance per cloud process. */
 export class ClientIdentityVerifier {
-  readonly #replay = new ReplayCache(randomBytes(32), 50_000);
+  // A proof can pass for at most MAX_AGE + MAX_FUTURE; the cache remembers it at least that long.
+  readonly #replay = new ReplayCache(
+    randomBytes(32),
+    CLIENT_IDENTITY_MAX_AGE_MS + CLIENT_IDENTITY_MAX_FUTURE_MS,
+    50_000,
+  );
 
   /**
    * Verifies `identity` for device `deviceId` with the on-premises certificate's public key, at
@@ -97,8 +102,7 @@ export class ClientIdentityVerifier {
           `${CLIENT_IDENTITY_MAX_FUTURE_MS / 60_000} minutes ahead).`,
       });
     }
-    const until = parsed.signedAt + CLIENT_IDENTITY_MAX_AGE_MS + 1000;
-    if (!this.#replay.firstUse(`${deviceId}\n${identity.sid}`, until, now)) {
+    if (!this.#replay.firstUse(`${deviceId}\n${identity.sid}`, now)) {
       throw new CloudRequestError(9990210);
     }
   }

@@ -51,7 +51,7 @@ function authFailed(description: string, detail?: string): CloudRequestError {
 export class DrsNonces {
   // The MAC key is per process: a restart invalidates outstanding nonces, which live 10 minutes.
   readonly #key = randomBytes(32);
-  readonly #spent = new ReplayCache(randomBytes(32), 50_000);
+  readonly #spent = new ReplayCache(randomBytes(32), DRS_NONCE_LIFETIME_MS, 50_000);
 
   issue(now: number): string {
     return issueNonce(this.#key, now);
@@ -67,8 +67,7 @@ export class DrsNonces {
           : 'The request_nonce was not issued by this service.',
       );
     }
-    const until = check.issuedAt + DRS_NONCE_LIFETIME_MS + 1000;
-    if (!this.#spent.firstUse(nonce as string, until, now)) {
+    if (!this.#spent.firstUse(nonce as string, now)) {
       throw authFailed('The request_nonce was already used.');
     }
   }

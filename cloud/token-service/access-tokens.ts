@@ -4,8 +4,9 @@
  * azp, scp, deviceid when a device is known, amr, iat, nbf, exp). Resources check them with
  * verifyAccessToken.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { parseCompact, signRs256, verifyRs256 } from '../../protocol/index.ts';
+import { constants, createHash, randomBytes, sign } from 'node:crypto';
+import { promisify } from 'node:util';
+import { parseCompact, signRs256With, verifyRs256 } from '../../protocol/index.ts';
 import type { Application, User } from '../directory/types.ts';
 import { CloudRequestError } from '../errors.ts';
 import type { CloudServices } from '../services.ts';
@@ -28,6 +29,8 @@ export interface AccessTokenClaims {
   ver: '1.0' | '2.0';
   [k: string]: unknown;
 }
+
+const signAsync = promisify(sign);
 
 /** Entra gives access tokens a lifetime of 60-90 minutes; the lab uses the middle, fixed. */
 export const ACCESS_TOKEN_LIFETIME_S = 75 * 60;
@@ -91,8 +94,11 @@ export async function issueAccessToken(
     uti: randomBytes(16).toString('base64url'),
     ver: v1 ? '1.0' : '2.0',
   };
-  const token = signRs256(
-    key.privateKey,
+  // Signed on libuv's thread pool (sign with a callback): the RSA private-key operation is most of
+  // a token request's CPU, and off the event loop it runs beside the next request's parsing.
+  const token = await signRs256With(
+    (input) =>
+      signAsync('sha256', input, { key: key.privateKey, padding: constants.RSA_PKCS1_PADDING }),
     { typ: 'JWT', alg: 'RS256', x5t: key.x5t, kid: key.kid },
     claims,
   );

@@ -9,7 +9,7 @@ import { CloudRequestError, echo } from '../errors.ts';
 import type { CloudRequest, CloudResponse, RouteSpec } from '../http/server.ts';
 import type { CloudServices } from '../services.ts';
 import { deriveTokenKeys, type TokenKeys } from '../tokens/keys.ts';
-import { issueNonce } from '../tokens/nonce.ts';
+import { issueNonce, NONCE_LIFETIME_MS } from '../tokens/nonce.ts';
 import { ReplayCache } from '../tokens/replay-cache.ts';
 import { required, type TokenContext } from './context.ts';
 import { passwordGrant } from './grants/password.ts';
@@ -67,7 +67,7 @@ export function tokenRoutes(cloud: CloudServices): RouteSpec<CloudServices>[] {
         return k;
       });
       const k = await keys;
-      replay ??= new ReplayCache(k.replay);
+      replay ??= new ReplayCache(k.replay, NONCE_LIFETIME_MS);
       const form = await req.form();
       const ctx: TokenContext = {
         cloud,

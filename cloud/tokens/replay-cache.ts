@@ -1,42 +1,57 @@
 /**
  * A short replay cache for signed requests: an identical signed request is accepted once
  * (issue: "an identical signed request is accepted once"). Keys are HMACs of the exact request
- * bytes, kept until the nonce inside could no longer pass (its lifetime), so memory stays bounded
- * by the request rate times the nonce lifetime; a hard cap guards against floods.
+ * bytes. A request only needs remembering while its nonce could still pass, so entries live in
+ * two generations that rotate every nonce lifetime: a key is kept at least one lifetime and at
+ * most two (longer only refuses more replays), and dropping a generation costs nothing per
+ * request. A hard cap per generation guards against floods; when it is reached, new requests
+ * are refused (fail closed) rather than forgotten entries made replayable.
  */
 import { createHmac } from 'node:crypto';
 
 export class ReplayCache {
-  private readonly seen = new Map<string, number>();
+  private current = new Set<string>();
+  private previous = new Set<string>();
+  private rotatedAt: number | undefined;
   private readonly key: Buffer;
-  private readonly maxEntries: number;
-
-  constructor(key: Buffer, maxEntries = 100_000) {
-    this.key = key;
-    this.maxEntries = maxEntries;
-  }
+  private readonly lifetimeMs: number;
+  private readonly maxPerGeneration: number;
 
   /**
-   * Records `request` until `expiresAt` (ms). Returns false if it was already recorded and has not
-   * expired: the caller must refuse the request. When full of live entries it refuses new ones
-   * (fail closed) rather than forget one that could then be replayed.
+   * @param lifetimeMs how long a request could still be accepted (the nonce lifetime)
+   * @param maxPerGeneration cap per generation: sustained rate x lifetime (default: 1,000 requests
+   *   per second for 5 minutes)
    */
-  firstUse(request: Uint8Array | string, expiresAt: number, now: number = Date.now()): boolean {
+  constructor(key: Buffer, lifetimeMs = 5 * 60 * 1000, maxPerGeneration = 300_000) {
+    this.key = key;
+    this.lifetimeMs = lifetimeMs;
+    this.maxPerGeneration = maxPerGeneration;
+  }
+
+  private rotate(now: number): void {
+    if (this.rotatedAt === undefined) {
+      this.rotatedAt = now;
+      return;
+    }
+    const elapsed = now - this.rotatedAt;
+    if (elapsed < this.lifetimeMs) return;
+    // After two lifetimes with no traffic both generations are stale.
+    this.previous = elapsed >= 2 * this.lifetimeMs ? new Set() : this.current;
+    this.current = new Set();
+    this.rotatedAt = now;
+  }
+
+  /** Records `request`; false if it was seen within the last lifetime (or the cache is full). */
+  firstUse(request: Uint8Array | string, now: number = Date.now()): boolean {
+    this.rotate(now);
     const id = createHmac('sha256', this.key).update(request).digest('base64url');
-    const until = this.seen.get(id);
-    if (until !== undefined && until > now) return false;
-    if (this.seen.size >= this.maxEntries) this.sweep(now);
-    if (this.seen.size >= this.maxEntries) return false;
-    this.seen.set(id, expiresAt);
+    if (this.current.has(id) || this.previous.has(id)) return false;
+    if (this.current.size >= this.maxPerGeneration) return false;
+    this.current.add(id);
     return true;
   }
 
-  /** Drops expired entries (Map keeps insertion order, which is roughly expiry order). */
-  sweep(now: number = Date.now()): void {
-    for (const [id, until] of this.seen) if (until <= now) this.seen.delete(id);
-  }
-
   get size(): number {
-    return this.seen.size;
+    return this.current.size + this.previous.size;
   }
 }

@@ -60,22 +60,25 @@ describe('srv_challenge nonces', () => {
 });
 
 describe('the replay cache', () => {
-  it('accepts a signed request once until it expires', () => {
-    const cache = new ReplayCache(keys.replay);
-    const now = 1_000;
-    expect(cache.firstUse('signed request', now + 100, now)).toBe(true);
-    expect(cache.firstUse('signed request', now + 100, now + 50)).toBe(false);
-    expect(cache.firstUse('another request', now + 100, now + 50)).toBe(true);
-    expect(cache.firstUse('signed request', now + 300, now + 200)).toBe(true);
+  it('accepts a signed request once while it could still be accepted, then forgets it', () => {
+    const cache = new ReplayCache(keys.replay, 100);
+    expect(cache.firstUse('signed request', 1_000)).toBe(true);
+    expect(cache.firstUse('signed request', 1_050)).toBe(false);
+    expect(cache.firstUse('another request', 1_050)).toBe(true);
+    // Still refused one lifetime later (kept for at least one lifetime)...
+    expect(cache.firstUse('signed request', 1_099)).toBe(false);
+    expect(cache.firstUse('signed request', 1_150)).toBe(false);
+    // ...and forgotten after two, when its nonce has long expired.
+    expect(cache.firstUse('signed request', 1_300)).toBe(true);
   });
 
-  it('fails closed when full of live entries', () => {
-    const cache = new ReplayCache(keys.replay, 2);
-    expect(cache.firstUse('a', 100, 0)).toBe(true);
-    expect(cache.firstUse('b', 100, 0)).toBe(true);
-    expect(cache.firstUse('c', 100, 0)).toBe(false);
-    expect(cache.firstUse('c', 200, 150)).toBe(true);
-    expect(cache.size).toBeLessThanOrEqual(2);
+  it('fails closed when a generation is full', () => {
+    const cache = new ReplayCache(keys.replay, 100, 2);
+    expect(cache.firstUse('a', 0)).toBe(true);
+    expect(cache.firstUse('b', 0)).toBe(true);
+    expect(cache.firstUse('c', 0)).toBe(false);
+    expect(cache.firstUse('c', 150)).toBe(true);
+    expect(cache.size).toBeLessThanOrEqual(4);
   });
 });
 

@@ -1,6 +1,6 @@
 /** The freshness checks of every signed request: a nonce this cloud issued, used once per request. */
 import { CloudRequestError } from '../../errors.ts';
-import { checkNonce, NONCE_LIFETIME_MS } from '../../tokens/nonce.ts';
+import { checkNonce } from '../../tokens/nonce.ts';
 import type { TokenContext } from '../context.ts';
 
 export function checkFreshness(
@@ -21,8 +21,8 @@ export function checkFreshness(
   const exp = Number(payload.exp);
   if (payload.exp !== undefined && (!Number.isFinite(exp) || exp < ctx.now - 60))
     throw new CloudRequestError(76026);
-  // An identical signed request is accepted once, for as long as its nonce could pass.
-  if (!ctx.replay.firstUse(signedRequest, nonce.issuedAt + NONCE_LIFETIME_MS, ctx.now * 1000)) {
+  // An identical signed request is accepted once (its nonce expires within the cache's window).
+  if (!ctx.replay.firstUse(signedRequest, ctx.now * 1000)) {
     throw new CloudRequestError(9990102);
   }
 }
