@@ -153,7 +153,7 @@ async function benchTpm() {
   // RSA-2048 Create (key generation + wrap), in-process.
   const primary = await inproc.createPrimary({ template: templates.rsaStoragePrimary() });
   const createMs = [];
-  for (let i = 0; i < Number(process.env.BENCH_RSA_CREATES ?? 15); i++) {
+  for (let i = 0; i < Number(process.env.BENCH_RSA_CREATES ?? 31); i++) {
     const t0 = process.hrtime.bigint();
     await inproc.create(primary, { template: templates.rsaSigningKey() });
     createMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
