@@ -6,6 +6,7 @@ import { createPublicKey, type KeyObject, webcrypto } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { type Authority, signCertificate } from '../../cloud/pki/authority.ts';
 import { type CloudHandle, type StartCloudOptions, startCloud } from '../../cloud/server.ts';
 import type { HttpResponse } from '../prt-client/http.ts';
@@ -37,6 +38,20 @@ export async function startTestCloud(
     await stopTestCloud(cloud, dir);
     throw err;
   }
+}
+
+/**
+ * Checks that `body` is an Entra-shaped error (AADSTS description, error_codes, trace and
+ * correlation ids, no stack trace) and returns its OAuth error, first code and description.
+ */
+export function entraError(body: string): { error: string; code: number; description: string } {
+  const j = JSON.parse(body);
+  expect(j.error_description).toMatch(/^AADSTS\d+: /);
+  expect(Array.isArray(j.error_codes)).toBe(true);
+  expect(j.trace_id).toBeTruthy();
+  expect(j.correlation_id).toBeTruthy();
+  expect(body).not.toMatch(/\n\s+at /);
+  return { error: j.error, code: j.error_codes[0], description: j.error_description };
 }
 
 /** Closes a cloud startTestCloud started and removes its directory, as far as they exist. */

@@ -4,12 +4,9 @@
  * through the PRT, renewal, bound refresh tokens, and a negative test for each check.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coreRoutes } from '../../cloud/routes.ts';
-import { type CloudHandle, startCloud } from '../../cloud/server.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import {
   BROKER_PLUGIN,
@@ -20,6 +17,7 @@ import {
 } from '../prt-client/client.ts';
 import { deviceSignedJwt, sessionSignedJwt, unwrapSessionKey } from '../prt-client/crypto.ts';
 import { httpsRequest } from '../prt-client/http.ts';
+import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
 
 const EXCHANGE = 'https://outlook.office365.com';
 const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
@@ -37,9 +35,7 @@ let offset = 0;
 const decode = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString());
 
 function aadsts(body: string): number {
-  const j = JSON.parse(body);
-  expect(j.error_description).toMatch(/^AADSTS\d+: /);
-  return j.error_codes[0];
+  return entraError(body).code;
 }
 
 async function newDevice(): Promise<Device> {
@@ -69,25 +65,17 @@ async function prtFor(d: Device, kdfVersion: 1 | 2 = 2): Promise<Prt> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-prt-'));
-  cloud = await startCloud({
-    dataDir: dir,
-    port: 0,
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-prt-', {
     routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
-    scrypt: { ln: 10, r: 8, p: 1 },
     clock: () => new Date(Date.now() + offset),
-  });
+  }));
   upn = `adele@${cloud.tenant.domain}`;
   await cloud.directory.users.create({ upn, password: PASSWORD, displayName: 'Adele Vance' });
-  ca = await readFile(cloud.caPath, 'utf8');
   client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
   device = await newDevice();
 }, 60_000);
 
-afterAll(async () => {
-  await cloud?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopTestCloud(cloud, dir));
 
 describe('PRT acquisition (prt-protocol §4)', () => {
   it('returns a PRT, a session key the transport key unwraps, and an unsigned id_token', async () => {

@@ -1,10 +1,8 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CloudHandle, startCloud } from '../../cloud/server.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { PrtTestClient } from '../prt-client/client.ts';
+import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
 
 const GRAPH = 'https://graph.microsoft.com';
 const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
@@ -19,37 +17,19 @@ function decodeJwt(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
 }
 
-function entraError(body: string): { error: string; code: number; description: string } {
-  const j = JSON.parse(body);
-  expect(j.error_description).toMatch(/^AADSTS\d+: /);
-  expect(Array.isArray(j.error_codes)).toBe(true);
-  expect(j.trace_id).toBeTruthy();
-  expect(j.correlation_id).toBeTruthy();
-  expect(body).not.toMatch(/\n\s+at /);
-  return { error: j.error, code: j.error_codes[0], description: j.error_description };
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-token-'));
-  cloud = await startCloud({
-    dataDir: dir,
-    port: 0,
-    routes: tokenRoutes,
-    scrypt: { ln: 10, r: 8, p: 1 },
-  });
+  let ca: string;
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-token-', { routes: tokenRoutes }));
   upn = `adele@${cloud.tenant.domain}`;
   await cloud.directory.users.create({ upn, password: PASSWORD, displayName: 'Adele Vance' });
   client = new PrtTestClient({
     baseUrl: cloud.url,
     tenant: cloud.tenant.domain,
-    ca: await readFile(cloud.caPath, 'utf8'),
+    ca,
   });
 }, 60_000);
 
-afterAll(async () => {
-  await cloud?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => stopTestCloud(cloud, dir));
 
 describe('the token endpoint without a device', () => {
   it('srv_challenge returns a fresh opaque nonce', async () => {
