@@ -55,7 +55,16 @@ export type ErrorCode =
   | 'ERR_CLOUD_INTERNAL'
   // The directory refused an administrative change (duplicate UPN or name; unknown user, group,
   // role or device; invalid attribute) or its database cannot be used (newer schema, corrupt).
-  | 'ERR_DIRECTORY';
+  | 'ERR_DIRECTORY'
+  // A Graph query option was refused: malformed or unsupported $filter (message names the 1-based
+  // position), $orderby or $top out of range, or a forged/malformed $skiptoken. Answered as 400.
+  | 'ERR_GRAPH_FILTER'
+  // A Conditional Access policy (Graph conditionalAccessPolicy JSON) failed validation, or names
+  // a control the simulator does not evaluate; the message starts with the JSON path.
+  | 'ERR_CA_POLICY'
+  // A Conditional Access device-filter rule does not tokenize or parse (the message names the
+  // 0-based character position), or exceeds the length or nesting bounds.
+  | 'ERR_CA_FILTER';
 
 export class PrtlabError extends Error {
   readonly code: ErrorCode;
