@@ -4,6 +4,8 @@ import { PrtlabError } from '../lib/errors.ts';
 import { cloudCommand } from './cloud.ts';
 import { groupCommand } from './group.ts';
 import { type Io, processIo, usageError } from './io.ts';
+import { policyCommand } from './policy.ts';
+import { signInsCommand } from './signins.ts';
 import { tpmServe } from './tpm-serve.ts';
 import { MAIN_HELP, TPM_HELP } from './usage.ts';
 import { userCommand } from './user.ts';
@@ -45,6 +47,8 @@ async function route(argv: string[], io: Io): Promise<number> {
   if (cmd === 'cloud') return cloudCommand(argv.slice(1), io);
   if (cmd === 'user') return userCommand(argv.slice(1), io);
   if (cmd === 'group') return groupCommand(argv.slice(1), io);
+  if (cmd === 'policy') return policyCommand(argv.slice(1), io);
+  if (cmd === 'signins') return signInsCommand(argv.slice(1), io);
   throw usageError(`unknown command '${cmd}' (see prtlab --help)`);
 }
 

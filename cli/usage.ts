@@ -10,6 +10,8 @@ Commands:
   cloud device  list, disable, enable, delete or pre-create device objects
   user          add, list, disable or enable directory users
   group         add or list directory groups
+  policy        add, list or change Conditional Access policies
+  signins       list the sign-in log (newest first)
 
 Commands that touch lab state take --data DIR (default $PRTLAB_HOME, or ./.prtlab).
 
@@ -133,6 +135,44 @@ Subcommands:
   list [--json]                   list groups with their member count
 
 Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const POLICY_HELP = `Usage: prtlab policy <subcommand> [options]
+
+Conditional Access policies, stored as Microsoft Graph (beta) conditionalAccessPolicy JSON.
+
+Subcommands:
+  add FILE.json        add a policy from a Graph conditionalAccessPolicy document
+  add --preset token-protection [--state reportOnly|on|off] [--include-group NAME]...
+      [--exclude-user UPN]...
+                       add the token-protection policy: Exchange Online and SharePoint Online,
+                       Windows, mobile apps and desktop clients only, require token protection
+                       for sign-in sessions; report-only unless --state says otherwise; all
+                       users unless --include-group is given
+  list [--json]        list policies (--json prints the Graph JSON)
+  set-state ID STATE   STATE: enabled, disabled, enabledForReportingButNotEnforced
+                       (or on, off, reportOnly)
+
+add and set-state print warnings (standard error) for risky policies: the Office365 app group
+targeted, client app types not set or including browsers, guests included where B2B is not
+supported, no excluded (break-glass) account, enabled without having been report-only.
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const SIGNINS_HELP = `Usage: prtlab signins [options]
+
+Lists the sign-in log (one entry per token request), newest first.
+
+Options:
+  --user UPN           only this user's sign-ins
+  --app NAME|ID        only this client application (display name or app id)
+  --top N              at most N entries (1 to 1000, default 50)
+  --json               print the Graph beta signIn objects as JSON
 ${DATA_OPTION}
   -h, --help           show this help
 `;

@@ -70,6 +70,23 @@ export const AADSTS_CODES = [
     meaning: 'The user account is disabled.',
     source: 'entra',
   },
+  // Conditional Access blocks (token-protection.md §3.4); Entra answers them as invalid_grant.
+  {
+    code: 53003,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.',
+    source: 'entra',
+  },
+  {
+    code: 530084,
+    error: 'invalid_grant',
+    status: 400,
+    meaning:
+      'Access has been blocked by conditional access token protection policy configured by this organization. To learn more, see https://aka.ms/TBCADocs.',
+    source: 'entra',
+  },
   {
     code: 50126,
     error: 'invalid_grant',

@@ -96,6 +96,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX token_records_expires ON token_records (expires_at);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Conditional Access policies as Graph conditionalAccessPolicy JSON (without the server
+      -- fields id, createdDateTime and modifiedDateTime, which are columns).
+      CREATE TABLE ca_policies (
+        id                TEXT PRIMARY KEY,
+        json              TEXT NOT NULL,
+        created_at        TEXT NOT NULL,
+        modified_at       TEXT,
+        -- when the policy was first in report-only state (null: never)
+        report_only_since TEXT
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

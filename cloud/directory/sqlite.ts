@@ -9,6 +9,7 @@ import { errnoCode } from '../data-dir.ts';
 import { CloudRequestError, CloudStateError, DirectoryError, echo } from '../errors.ts';
 import { isDnsName, isGuid, newGuid } from '../ids.ts';
 import { JOIN_TYPES, type JoinType } from '../pki/device-cert.ts';
+import { sqlitePolicyStore } from '../policies/store.ts';
 import {
   hashPassword,
   MAX_PASSWORD_LENGTH,
@@ -33,6 +34,7 @@ import type {
   NewDevice,
   NewTokenRecord,
   NewUser,
+  PolicyStore,
   PrecreatedDevice,
   RoleStore,
   Tenant,
@@ -405,6 +407,7 @@ class SqliteDirectory implements Directory {
   readonly devices: DeviceStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenRecordStore;
+  readonly policies: PolicyStore;
   readonly #db: Database.Database;
   readonly #path: string;
   readonly #clock: () => Date;
@@ -429,6 +432,10 @@ class SqliteDirectory implements Directory {
     this.devices = this.#deviceStore();
     this.applications = this.#applicationStore();
     this.tokens = this.#tokenStore();
+    this.policies = sqlitePolicyStore(
+      () => this.#q(),
+      () => this.#now(),
+    );
   }
 
   describe(): string {

@@ -256,6 +256,36 @@ export interface TokenRecordStore {
   purgeExpired(before: number): Promise<number>;
 }
 
+/** A stored Conditional Access policy (cloud/policies/store.ts). */
+export interface StoredPolicy {
+  readonly id: string;
+  /**
+   * The policy as Graph returns it: the JSON accepted on create or update, with `id` first and
+   * `createdDateTime` and `modifiedDateTime` (null until the first change) last.
+   */
+  readonly policy: Readonly<Record<string, unknown>>;
+  readonly state: 'enabled' | 'disabled' | 'enabledForReportingButNotEnforced';
+  readonly createdAt: string;
+  readonly modifiedAt: string | null;
+  /** When the policy was first report-only, or null if it never was. */
+  readonly reportOnlySince: string | null;
+}
+
+export interface PolicyStore {
+  /** Validates `json` (parsePolicy; CaError ERR_CA_POLICY) and stores it with a new id. */
+  create(json: unknown): Promise<StoredPolicy>;
+  get(id: string): Promise<StoredPolicy | undefined>;
+  /** Oldest first. */
+  list(): Promise<StoredPolicy[]>;
+  /**
+   * JSON merge patch (RFC 7396, as Graph PATCH): objects merge, null removes, lists replace;
+   * server fields in the patch are ignored. The result is validated; undefined if no such policy.
+   */
+  update(id: string, patch: unknown): Promise<StoredPolicy | undefined>;
+  delete(id: string): Promise<boolean>;
+  setState(id: string, state: StoredPolicy['state']): Promise<StoredPolicy | undefined>;
+}
+
 export interface Directory {
   readonly tenant: Tenant;
   readonly users: UserStore;
@@ -264,6 +294,7 @@ export interface Directory {
   readonly devices: DeviceStore;
   readonly applications: ApplicationStore;
   readonly tokens: TokenRecordStore;
+  readonly policies: PolicyStore;
   /** Where the data lives, for status lines (no secrets). */
   describe(): string;
   close(): Promise<void>;

@@ -5,13 +5,17 @@
  * session key.
  */
 import { isProtocolError, parseCompact } from '../../protocol/index.ts';
-import { CloudRequestError, echo } from '../errors.ts';
+import { CloudError, CloudRequestError, echo } from '../errors.ts';
 import type { CloudRequest, CloudResponse, RouteSpec } from '../http/server.ts';
 import type { CloudServices } from '../services.ts';
+import { buildSignIn } from '../signins/entry.ts';
+import { setSignInStore, signInStoreFor } from '../signins/registry.ts';
+import type { SignInStore } from '../signins/store.ts';
 import { deriveTokenKeys, type TokenKeys } from '../tokens/keys.ts';
 import { issueNonce, NONCE_LIFETIME_MS } from '../tokens/nonce.ts';
 import { ReplayCache } from '../tokens/replay-cache.ts';
-import { required, type TokenContext } from './context.ts';
+import { defaultPolicySource, type PolicySource, type SignInDraft } from './conditional-access.ts';
+import { optional, required, type TokenContext } from './context.ts';
 import { passwordGrant } from './grants/password.ts';
 import { prtRequestGrant } from './grants/prt-request.ts';
 import { prtSignedGrant } from './grants/prt-signed.ts';
@@ -37,6 +41,7 @@ async function jwtBearer(ctx: TokenContext): Promise<CloudResponse> {
   }
   if (parsed.header.alg === 'RS256') return { json: await prtRequestGrant(ctx, parsed, request) };
   if (parsed.header.alg === 'HS256') {
+    ctx.signIn.incomingTokenType = 'primaryRefreshToken';
     return { body: await prtSignedGrant(ctx, parsed, request), contentType: 'application/jose' };
   }
   throw new CloudRequestError(9002313, {
@@ -54,10 +59,61 @@ const GRANTS: Readonly<Record<string, Grant>> = {
   [JWT_BEARER]: jwtBearer,
 };
 
+export interface TokenServiceOptions {
+  /** Conditional Access policies; default: `cloud.directory.policies` if present, else none. */
+  readonly policies?: PolicySource;
+  /** The sign-in log; default `<data>/cloud/signins.sqlite`, opened on the first request. */
+  readonly signIns?: SignInStore;
+}
+
+/** Logs one token request; a logging failure never changes the answer. */
+async function logSignIn(
+  cloud: CloudServices,
+  store: SignInStore,
+  ctx: TokenContext,
+  err: unknown,
+): Promise<void> {
+  try {
+    const d: SignInDraft = ctx.signIn;
+    const clientId = d.clientId ?? optional(ctx.form, 'client_id') ?? '';
+    const app = clientId ? await cloud.directory.applications.get(clientId) : undefined;
+    const ua = ctx.req.headers['user-agent'];
+    const errorCode = err === undefined ? 0 : err instanceof CloudError ? err.aadsts : 50000;
+    const entry = buildSignIn({
+      id: ctx.req.ids.traceId,
+      correlationId: ctx.req.ids.correlationId,
+      createdAt: new Date(ctx.now * 1000),
+      tenantId: cloud.tenant.id,
+      ...(d.user ? { user: d.user } : {}),
+      ...(d.attemptedUpn ? { attemptedUpn: d.attemptedUpn } : {}),
+      app: { id: clientId, displayName: app?.displayName ?? '' },
+      ...(d.resource
+        ? { resource: { id: d.resource.appId, displayName: d.resource.displayName } }
+        : {}),
+      ...(d.device ? { device: d.device } : {}),
+      clientAppType: d.clientAppType ?? 'mobileAppsAndDesktopClients',
+      incomingTokenType: d.incomingTokenType,
+      errorCode,
+      ...(err instanceof CloudError ? { failureReason: err.description } : {}),
+      ...(d.evaluation ? { evaluation: d.evaluation } : {}),
+      ...(d.sessionId ? { sessionId: d.sessionId } : {}),
+      ...(typeof ua === 'string' ? { userAgent: ua } : {}),
+    });
+    store.add(entry);
+  } catch (e) {
+    cloud.log(`sign-in log: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** The token service's routes; keys are loaded once, on the first request. */
-export function tokenRoutes(cloud: CloudServices): RouteSpec<CloudServices>[] {
+export function tokenRoutes(
+  cloud: CloudServices,
+  options: TokenServiceOptions = {},
+): RouteSpec<CloudServices>[] {
   let keys: Promise<TokenKeys> | undefined;
   let replay: ReplayCache | undefined;
+  const policies = options.policies ?? defaultPolicySource(cloud);
+  if (options.signIns) setSignInStore(cloud, options.signIns);
   const handler =
     (version: 1 | 2) =>
     async (req: CloudRequest): Promise<CloudResponse> => {
@@ -77,6 +133,8 @@ export function tokenRoutes(cloud: CloudServices): RouteSpec<CloudServices>[] {
         form,
         version,
         now: Math.floor(cloud.now().getTime() / 1000),
+        policies,
+        signIn: { incomingTokenType: 'none' },
       };
       const grantType = required(form, 'grant_type');
       const grant = GRANTS[grantType];
@@ -84,7 +142,18 @@ export function tokenRoutes(cloud: CloudServices): RouteSpec<CloudServices>[] {
         throw new CloudRequestError(70003, {
           description: `The app requested an unsupported grant type '${echo(grantType)}'.`,
         });
-      return grant(ctx);
+      // Nonces are not sign-ins; every other request leaves one log entry, success or failure.
+      if (grantType === 'srv_challenge') return grant(ctx);
+      if (grantType === 'refresh_token') ctx.signIn.incomingTokenType = 'refreshToken';
+      const store = signInStoreFor(cloud);
+      try {
+        const response = await grant(ctx);
+        await logSignIn(cloud, store, ctx, undefined);
+        return response;
+      } catch (err) {
+        await logSignIn(cloud, store, ctx, err);
+        throw err;
+      }
     };
   return [
     { method: 'POST', path: '/{tenant}/oauth2/token', handler: handler(1) },

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../cloud/directory/password.ts';
+import { SCHEMA_VERSION } from '../../cloud/directory/schema.ts';
 import { APP_IDS, DIRECTORY_ROLES } from '../../cloud/directory/seed.ts';
 import { openSqliteDirectory } from '../../cloud/directory/sqlite.ts';
 import type { Directory } from '../../cloud/directory/types.ts';
@@ -59,7 +60,9 @@ describe('tenant and schema', () => {
   it('records the schema version and runs in WAL mode', () => {
     const db = new Database(path, { readonly: true });
     try {
-      expect(db.prepare('SELECT MAX(version) AS v FROM schema_version').get()).toEqual({ v: 1 });
+      expect(db.prepare('SELECT MAX(version) AS v FROM schema_version').get()).toEqual({
+        v: SCHEMA_VERSION,
+      });
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();

@@ -5,6 +5,7 @@
  */
 import { CloudRequestError, echo } from '../../errors.ts';
 import { issueAccessToken } from '../access-tokens.ts';
+import { enforceConditionalAccess } from '../conditional-access.ts';
 import { REFRESH_TOKEN_LIFETIME_S, required, type TokenContext } from '../context.ts';
 import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
@@ -22,14 +23,19 @@ export async function knownClient(ctx: TokenContext, clientId: string) {
 
 export async function passwordGrant(ctx: TokenContext) {
   const clientId = required(ctx.form, 'client_id');
+  ctx.signIn.clientId = clientId;
   await knownClient(ctx, clientId);
   const username = required(ctx.form, 'username');
+  ctx.signIn.attemptedUpn = username;
   const password = required(ctx.form, 'password');
   const resource = await resolveResource(ctx.cloud, {
     resource: ctx.version === 1 ? (ctx.form.get('resource') ?? undefined) : undefined,
     scope: ctx.form.get('scope') ?? undefined,
   });
+  ctx.signIn.resource = resource.app;
   const user = await ctx.cloud.directory.users.authenticate(username, password);
+  ctx.signIn.user = user;
+  await enforceConditionalAccess(ctx, { user, clientId, resource: resource.app, prtSigned: false });
   const amr = ['pwd'];
   const at = await issueAccessToken(ctx.cloud, {
     user,

@@ -17,6 +17,7 @@ import {
 import { CloudRequestError } from '../../errors.ts';
 import { openPrt, type PrtClaims, type RefreshTokenClaims, sealPrt } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
+import { enforceConditionalAccess } from '../conditional-access.ts';
 import { PRT_LIFETIME_S, REFRESH_TOKEN_LIFETIME_S, type TokenContext } from '../context.ts';
 import { unsignedIdToken } from '../id-token.ts';
 import { issueRefreshToken } from '../refresh-tokens.ts';
@@ -83,6 +84,7 @@ async function sessionOf(ctx: TokenContext, token: unknown): Promise<Session> {
 export async function prtSignedGrant(ctx: TokenContext, parsed: ParsedJws, request: string) {
   const p = parsed.payload as Record<string, unknown>;
   const session = await sessionOf(ctx, p.refresh_token);
+  ctx.signIn.sessionId = session.sid;
   try {
     let declared: 1 | 2;
     try {
@@ -96,11 +98,14 @@ export async function prtSignedGrant(ctx: TokenContext, parsed: ParsedJws, reque
     checkFreshness(ctx, p, request);
     const device = await ctx.cloud.directory.devices.get(session.did);
     if (!device) throw new CloudRequestError(700003);
+    ctx.signIn.device = device;
     if (!device.enabled) throw new CloudRequestError(135011);
     const user = await ctx.cloud.directory.users.get(session.uid);
     if (!user) throw new CloudRequestError(50034);
+    ctx.signIn.user = user;
     if (!user.enabled) throw new CloudRequestError(50057);
     const clientId = typeof p.client_id === 'string' ? p.client_id : '';
+    ctx.signIn.clientId = clientId;
     if (!clientId)
       throw new CloudRequestError(900144, { description: "The request must contain 'client_id'." });
     await knownClient(ctx, clientId);
@@ -132,6 +137,16 @@ export async function prtSignedGrant(ctx: TokenContext, parsed: ParsedJws, reque
       const resource = await resolveResource(ctx.cloud, {
         resource: resourceParam,
         scope: scopes.join(' '),
+      });
+      ctx.signIn.resource = resource.app;
+      await enforceConditionalAccess(ctx, {
+        user,
+        clientId,
+        resource: resource.app,
+        device,
+        prtSigned: true,
+        // The lab's way for a client to state its version in a signed request (README).
+        ...(typeof p.app_ver === 'string' ? { clientVersion: p.app_ver } : {}),
       });
       const at = await issueAccessToken(ctx.cloud, {
         user,

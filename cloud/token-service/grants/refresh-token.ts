@@ -7,6 +7,7 @@
 import { CloudRequestError } from '../../errors.ts';
 import { openRefreshToken, type RefreshTokenClaims } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
+import { enforceConditionalAccess } from '../conditional-access.ts';
 import { REFRESH_TOKEN_LIFETIME_S, required, type TokenContext } from '../context.ts';
 import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
@@ -28,6 +29,7 @@ export async function liveRefreshToken(
 
 export async function refreshTokenGrant(ctx: TokenContext) {
   const clientId = required(ctx.form, 'client_id');
+  ctx.signIn.clientId = clientId;
   await knownClient(ctx, clientId);
   const rt = await liveRefreshToken(ctx, required(ctx.form, 'refresh_token'));
   if (rt.bound) throw new CloudRequestError(9990105);
@@ -37,11 +39,14 @@ export async function refreshTokenGrant(ctx: TokenContext) {
     });
   const user = await ctx.cloud.directory.users.get(rt.uid);
   if (!user) throw new CloudRequestError(50034);
+  ctx.signIn.user = user;
   if (!user.enabled) throw new CloudRequestError(50057);
   const resource = await resolveResource(ctx.cloud, {
     resource: ctx.version === 1 ? (ctx.form.get('resource') ?? rt.resource) : undefined,
     scope: ctx.form.get('scope') ?? rt.scope,
   });
+  ctx.signIn.resource = resource.app;
+  await enforceConditionalAccess(ctx, { user, clientId, resource: resource.app, prtSigned: false });
   const at = await issueAccessToken(ctx.cloud, {
     user,
     clientId,

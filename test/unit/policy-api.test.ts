@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RESOURCE_IDS } from '../../cloud/ca/catalog.ts';
+import { APP_IDS } from '../../cloud/directory/seed.ts';
+import type { Application, User } from '../../cloud/directory/types.ts';
+import { coreRoutes } from '../../cloud/routes.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
+import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
+import { httpsRequest } from '../prt-client/http.ts';
+import { type JsonReply, startTestCloud, stopTestCloud, withJson } from '../shared/cloud.ts';
+
+const CLIENT = '14d82eec-204b-4c2f-b7e8-296a70dab67e';
+const POLICIES = '/beta/identity/conditionalAccess/policies';
+
+let dir: string;
+let cloud: CloudHandle;
+let ca: string;
+let admin: User;
+let reader: User;
+let graph: Application;
+let exchange: Application;
+
+async function call(
+  method: string,
+  path: string,
+  bearer?: string,
+  body?: unknown,
+): Promise<JsonReply> {
+  const headers: Record<string, string> = {};
+  if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return withJson(
+    await httpsRequest(`${cloud.url}${path}`, {
+      method,
+      ca,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }),
+  );
+}
+
+async function token(user: User, resource: Application = graph): Promise<string> {
+  const { token: t } = await issueAccessToken(cloud.services, {
+    user,
+    clientId: CLIENT,
+    resource,
+    version: 2,
+    amr: ['pwd'],
+    authTime: Math.floor(Date.now() / 1000),
+  });
+  return t;
+}
+
+function expectGraphError(r: JsonReply, status: number, code: string): void {
+  expect(r.status, r.body).toBe(status);
+  expect(r.json.error.code).toBe(code);
+  expect(typeof r.json.error.message).toBe('string');
+  expect(r.json.error.innerError['request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  expect(r.json.error.innerError['client-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  expect(r.json.error.innerError.date).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  expect(r.body).not.toMatch(/\n\s+at /);
+}
+
+const policy = {
+  displayName: 'Token protection',
+  state: 'enabledForReportingButNotEnforced',
+  conditions: {
+    users: { includeUsers: ['All'], excludeUsers: ['GuestsOrExternalUsers'] },
+    applications: { includeApplications: [RESOURCE_IDS.exchangeOnline] },
+    clientAppTypes: ['mobileAppsAndDesktopClients'],
+    platforms: { includePlatforms: ['windows'] },
+  },
+  sessionControls: { secureSignInSession: { isEnabled: true } },
+};
+
+beforeAll(async () => {
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-policy-api-', { routes: coreRoutes() }));
+  const domain = cloud.tenant.domain;
+  admin = await cloud.directory.users.create({
+    upn: `caadmin@${domain}`,
+    password: 'Correct-Horse-9',
+    roles: ['Conditional Access Administrator'],
+  });
+  reader = await cloud.directory.users.create({
+    upn: `reader@${domain}`,
+    password: 'Correct-Horse-9',
+    roles: ['Global Reader'],
+  });
+  graph = (await cloud.directory.applications.get(APP_IDS.microsoftGraph))!;
+  exchange = (await cloud.directory.applications.get(APP_IDS.exchangeOnline))!;
+}, 60_000);
+
+afterAll(async () => {
+  await stopTestCloud(cloud, dir);
+});
+
+describe('/beta/identity/conditionalAccess/policies', () => {
+  it('creates, reads, lists, patches and deletes a policy', async () => {
+    const t = await token(admin);
+    const created = await call('POST', POLICIES, t, policy);
+    expect(created.status, created.body).toBe(201);
+    const { id, createdDateTime, modifiedDateTime, warnings, ...rest } = created.json;
+    expect(rest).toEqual(policy);
+    expect(modifiedDateTime).toBeNull();
+    expect(createdDateTime).toBeTruthy();
+    expect(warnings.map((w: { code: string }) => w.code)).toEqual(['no-exclusion']);
+    expect(created.headers.location).toBe(`${cloud.url}${POLICIES}/${id}`);
+
+    const got = await call('GET', `${POLICIES}/${id}`, t);
+    expect(got.status).toBe(200);
+    expect(got.json).toEqual({ id, ...policy, createdDateTime, modifiedDateTime: null });
+
+    const list = await call('GET', POLICIES, t);
+    expect(list.json.value.map((p: { id: string }) => p.id)).toEqual([id]);
+
+    const patched = await call('PATCH', `${POLICIES}/${id}`, t, { state: 'enabled' });
+    expect(patched.status, patched.body).toBe(200);
+    expect(patched.json.state).toBe('enabled');
+    expect(patched.json.modifiedDateTime).toBeTruthy();
+    expect(patched.json.warnings.map((w: { code: string }) => w.code)).toEqual(['no-exclusion']);
+
+    const bad = await call('PATCH', `${POLICIES}/${id}`, t, { state: 'on' });
+    expectGraphError(bad, 400, 'BadRequest');
+    expect(bad.json.error.message).toMatch(/^state:/);
+
+    expect((await call('DELETE', `${POLICIES}/${id}`, t)).status).toBe(204);
+    expectGraphError(await call('GET', `${POLICIES}/${id}`, t), 404, 'ResourceNotFound');
+    expectGraphError(await call('DELETE', `${POLICIES}/${id}`, t), 404, 'ResourceNotFound');
+    expectGraphError(await call('PATCH', `${POLICIES}/x`, t, {}), 404, 'ResourceNotFound');
+  });
+
+  it('warns on create about an enabled policy that was never report-only', async () => {
+    const t = await token(admin);
+    const r = await call('POST', POLICIES, t, { ...policy, state: 'enabled' });
+    expect(r.status).toBe(201);
+    expect(r.json.warnings.map((w: { code: string }) => w.code)).toContain(
+      'enabled-without-report-only',
+    );
+    await call('DELETE', `${POLICIES}/${r.json.id}`, t);
+  });
+
+  it('refuses invalid policies and non-JSON bodies with 400', async () => {
+    const t = await token(admin);
+    expectGraphError(await call('POST', POLICIES, t, { displayName: 'x' }), 400, 'BadRequest');
+    const notJson = withJson(
+      await httpsRequest(`${cloud.url}${POLICIES}`, {
+        method: 'POST',
+        ca,
+        headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' },
+        body: '{',
+      }),
+    );
+    expectGraphError(notJson, 400, 'BadRequest');
+  });
+
+  it('answers 401 without a valid Graph token and 403 without an admin role', async () => {
+    expectGraphError(await call('GET', POLICIES), 401, 'InvalidAuthenticationToken');
+    expectGraphError(await call('GET', POLICIES, 'x.y.z'), 401, 'InvalidAuthenticationToken');
+    const forExchange = await call('GET', POLICIES, await token(admin, exchange));
+    expectGraphError(forExchange, 401, 'InvalidAuthenticationToken');
+    const denied = await call('POST', POLICIES, await token(reader), policy);
+    expectGraphError(denied, 403, 'Authorization_RequestDenied');
+    expectGraphError(
+      await call('GET', POLICIES, await token(reader)),
+      403,
+      'Authorization_RequestDenied',
+    );
+    expect((await cloud.directory.policies.list()).length).toBe(0);
+  });
+
+  it('lets Security Administrators and Global Administrators in', async () => {
+    for (const role of ['Security Administrator', 'Global Administrator']) {
+      const user = await cloud.directory.users.create({
+        upn: `${role.split(' ')[0]!.toLowerCase()}@${cloud.tenant.domain}`,
+        password: 'Correct-Horse-9',
+        roles: [role],
+      });
+      expect((await call('GET', POLICIES, await token(user))).status).toBe(200);
+    }
+  });
+});

@@ -1,0 +1,317 @@
+/**
+ * Conditional Access at token issuance and the sign-in log, end to end over HTTPS: the seed
+ * token-protection policy (token-protection.md §2.5) report-only, then enabled, against a plain
+ * password token and a PRT-signed token from a joined Windows device.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coreRoutes } from '../../cloud/routes.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
+import type { SignInEntry } from '../../cloud/signins/entry.ts';
+import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
+import { tokenRoutes } from '../../cloud/token-service/service.ts';
+import { BROKER_PLUGIN, type Device, DRS_RESOURCE, PrtTestClient } from '../prt-client/client.ts';
+import { httpsRequest } from '../prt-client/http.ts';
+import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
+
+const EXCHANGE = 'https://outlook.office365.com';
+const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
+const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
+const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
+const PASSWORD = 'Correct-Horse-9';
+const DESKTOP_UA = 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928)';
+
+let dir: string;
+let cloud: CloudHandle;
+let ca: string;
+let client: PrtTestClient;
+let store: SignInStore;
+let upn: string;
+let device: Device;
+let policies: unknown[] = [];
+
+function seedPolicy(state: string, pilotGroupId: string): Record<string, unknown> {
+  return {
+    id: '5b0f6c3e-2a8f-4c1e-9d4a-6f1e2b3c4d5e',
+    displayName: 'CA-TP-01 Require token protection - EXO/SPO - Windows desktop',
+    state,
+    conditions: {
+      users: {
+        includeUsers: [],
+        excludeUsers: [randomUUID()],
+        includeGroups: [pilotGroupId],
+        excludeGroups: [],
+        includeRoles: [],
+        excludeRoles: [],
+        includeGuestsOrExternalUsers: null,
+        excludeGuestsOrExternalUsers: {
+          guestOrExternalUserTypes:
+            'internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser,serviceProvider',
+          externalTenants: {
+            '@odata.type': '#microsoft.graph.conditionalAccessAllExternalTenants',
+            membershipKind: 'all',
+          },
+        },
+      },
+      applications: {
+        includeApplications: [EXO_ID, '00000003-0000-0ff1-ce00-000000000000'],
+        excludeApplications: [],
+        includeUserActions: [],
+      },
+      platforms: { includePlatforms: ['windows'], excludePlatforms: [] },
+      clientAppTypes: ['mobileAppsAndDesktopClients'],
+      locations: null,
+      devices: null,
+      signInRiskLevels: [],
+      userRiskLevels: [],
+    },
+    grantControls: null,
+    sessionControls: {
+      applicationEnforcedRestrictions: null,
+      cloudAppSecurity: null,
+      persistentBrowser: null,
+      signInFrequency: null,
+      disableResilienceDefaults: null,
+      secureSignInSession: { isEnabled: true },
+    },
+  };
+}
+
+/** A password grant from a Windows desktop client (the user agent gives the platform). */
+async function desktopPassword(resource: string) {
+  const body = new URLSearchParams({
+    grant_type: 'password',
+    client_id: AZ_CLI,
+    username: upn,
+    password: PASSWORD,
+    resource,
+  }).toString();
+  return httpsRequest(`${cloud.url}/common/oauth2/token`, {
+    method: 'POST',
+    ca,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': DESKTOP_UA },
+    body,
+  });
+}
+
+function latest(): SignInEntry {
+  const page = store.list({ top: 1 });
+  expect(page.value).toHaveLength(1);
+  return page.value[0]!;
+}
+
+let pilotId: string;
+
+beforeAll(async () => {
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-signins-', {
+    routes: (c) => {
+      store = new SignInStore(join(c.paths.root, SIGNINS_DB_NAME));
+      return [
+        ...tokenRoutes(c, { policies: { list: async () => policies }, signIns: store }),
+        ...coreRoutes(c),
+      ];
+    },
+  }));
+  const pilot = await cloud.directory.groups.create('TP Pilot');
+  pilotId = pilot.id;
+  upn = `adele@${cloud.tenant.domain}`;
+  await cloud.directory.users.create({
+    upn,
+    password: PASSWORD,
+    displayName: 'Adele Vance',
+    groups: [pilot.id],
+  });
+  client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
+  const drs = JSON.parse(
+    (
+      await client.passwordGrant({
+        clientId: BROKER_PLUGIN,
+        username: upn,
+        password: PASSWORD,
+        resource: DRS_RESOURCE,
+      })
+    ).body,
+  );
+  ({ device } = await client.registerDevice(drs.access_token, 0));
+}, 60_000);
+
+afterAll(async () => {
+  store?.close();
+  await stopTestCloud(cloud, dir);
+});
+
+describe('sign-in logs and Conditional Access at token issuance', () => {
+  it('with no policies every token request is logged, CA notApplied', async () => {
+    policies = [];
+    const r = await desktopPassword(EXCHANGE);
+    expect(r.status, r.body).toBe(200);
+    const e = latest();
+    expect(e).toMatchObject({
+      userPrincipalName: upn.toLowerCase(),
+      appId: AZ_CLI,
+      resourceId: EXO_ID,
+      isInteractive: true,
+      signInEventTypes: ['interactiveUser'],
+      incomingTokenType: 'none',
+      clientAppUsed: 'Mobile Apps and Desktop clients',
+      status: { errorCode: 0 },
+      conditionalAccessStatus: 'notApplied',
+      appliedConditionalAccessPolicies: [],
+    });
+  });
+
+  it('report-only: a plain password token for Exchange is allowed and logged reportOnlyFailure (1002)', async () => {
+    policies = [seedPolicy('enabledForReportingButNotEnforced', pilotId)];
+    const r = await desktopPassword(EXCHANGE);
+    expect(r.status, r.body).toBe(200);
+    const e = latest();
+    expect(e.status.errorCode).toBe(0);
+    expect(e.conditionalAccessStatus).toBe('notApplied');
+    expect(e.appliedConditionalAccessPolicies).toEqual([
+      expect.objectContaining({
+        result: 'reportOnlyFailure',
+        enforcedSessionControls: ['SignInTokenProtection'],
+        sessionControlsNotSatisfied: ['SignInTokenProtection'],
+      }),
+    ]);
+    expect(e.tokenProtectionStatusDetails).toEqual({
+      signInSessionStatus: 'unbound',
+      signInSessionStatusCode: 1002,
+    });
+  });
+
+  it('enabled: the same request is refused with invalid_grant AADSTS53003 and logged failure', async () => {
+    policies = [seedPolicy('enabled', pilotId)];
+    const r = await desktopPassword(EXCHANGE);
+    expect(r.status).toBe(400);
+    const err = entraError(r.body);
+    expect(err.error).toBe('invalid_grant');
+    expect(err.code).toBe(53003);
+    expect(err.description).toMatch(/blocked by Conditional Access/);
+    const e = latest();
+    expect(e.status.errorCode).toBe(53003);
+    expect(e.conditionalAccessStatus).toBe('failure');
+    expect(e.appliedConditionalAccessPolicies[0]?.result).toBe('failure');
+    expect(e.tokenProtectionStatusDetails.signInSessionStatus).toBe('unbound');
+  });
+
+  it('enabled: a PRT-signed OneDrive request from a joined Windows device is allowed and logged bound', async () => {
+    policies = [seedPolicy('enabled', pilotId)];
+    const { prt, response } = await client.requestPrt(device, {
+      username: upn,
+      password: PASSWORD,
+      kdfVersion: 2,
+    });
+    expect(response.status, response.body).toBe(200);
+    const now = Math.floor(Date.now() / 1000);
+    const r = await client.prtSigned(prt!, {
+      client_id: ONEDRIVE,
+      grant_type: 'refresh_token',
+      refresh_token: prt!.prt,
+      request_nonce: await client.nonce(),
+      scope: 'openid',
+      resource: EXCHANGE,
+      iss: 'aad:brokerplugin',
+      aud: 'login.microsoftonline.com',
+      win_ver: '10.0.22631.4460',
+      app_ver: '24.226.1110.0004',
+      iat: String(now),
+      exp: String(now + 300),
+    });
+    expect(r.response.status, r.response.body).toBe(200);
+    const e = latest();
+    expect(e).toMatchObject({
+      appId: ONEDRIVE,
+      resourceId: EXO_ID,
+      isInteractive: false,
+      signInEventTypes: ['nonInteractiveUser'],
+      incomingTokenType: 'primaryRefreshToken',
+      clientAppUsed: 'Mobile Apps and Desktop clients',
+      status: { errorCode: 0 },
+      conditionalAccessStatus: 'success',
+      deviceDetail: { deviceId: device.deviceId, trustType: 'Azure AD joined' },
+      tokenProtectionStatusDetails: { signInSessionStatus: 'bound' },
+    });
+    expect(e.appliedConditionalAccessPolicies[0]).toMatchObject({
+      result: 'success',
+      enforcedSessionControls: ['SignInTokenProtection'],
+      sessionControlsNotSatisfied: [],
+    });
+  });
+
+  it('failures before CA are logged with their AADSTS code', async () => {
+    policies = [];
+    const r = await client.passwordGrant({
+      clientId: AZ_CLI,
+      username: upn,
+      password: 'Wrong-Horse-0',
+      resource: EXCHANGE,
+    });
+    expect(r.status).toBe(400);
+    const e = latest();
+    expect(e.status.errorCode).toBe(50126);
+    expect(e.userPrincipalName).toBe(upn.toLowerCase());
+    expect(store.list({ filter: 'status/errorCode eq 53003' }).value).toHaveLength(1);
+  });
+});
+
+describe('GET /beta/auditLogs/signIns', () => {
+  async function graphToken(who: string): Promise<string> {
+    const r = await client.passwordGrant({
+      clientId: AZ_CLI,
+      username: who,
+      password: PASSWORD,
+      resource: 'https://graph.microsoft.com',
+    });
+    expect(r.status, r.body).toBe(200);
+    return JSON.parse(r.body).access_token;
+  }
+  const get = (path: string, token: string) =>
+    httpsRequest(path.startsWith('https:') ? path : `${cloud.url}${path}`, {
+      ca,
+      headers: { authorization: `Bearer ${token}` },
+    });
+
+  it('refuses a user without a reader role (403, Graph error shape)', async () => {
+    policies = [];
+    const r = await get('/beta/auditLogs/signIns', await graphToken(upn));
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body).error.code).toBe('Authorization_RequestDenied');
+  });
+
+  it('a Security Reader pages newest first with $top, nextLink and $filter', async () => {
+    policies = [];
+    const reader = `sam@${cloud.tenant.domain}`;
+    await cloud.directory.users.create({
+      upn: reader,
+      password: PASSWORD,
+      displayName: 'Sam Reader',
+      roles: ['Security Reader'],
+    });
+    const token = await graphToken(reader);
+    const r1 = await get('/beta/auditLogs/signIns?$top=2&$orderby=createdDateTime%20desc', token);
+    expect(r1.status, r1.body).toBe(200);
+    const p1 = JSON.parse(r1.body);
+    expect(p1.value).toHaveLength(2);
+    expect(p1.value[0].userPrincipalName).toBe(reader.toLowerCase());
+    expect(p1['@odata.nextLink']).toMatch(/\$skiptoken=/);
+    const r2 = await get(p1['@odata.nextLink'], token);
+    expect(r2.status, r2.body).toBe(200);
+    const p2 = JSON.parse(r2.body);
+    expect(p2.value).toHaveLength(2);
+    expect(p2.value[0].id).not.toBe(p1.value[0].id);
+    const f = await get(
+      `/beta/auditLogs/signIns?$filter=${encodeURIComponent('status/errorCode eq 53003')}`,
+      token,
+    );
+    expect(JSON.parse(f.body).value).toHaveLength(1);
+    const bad = await get(
+      `/beta/auditLogs/signIns?$filter=${encodeURIComponent('nope eq 1')}`,
+      token,
+    );
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body).error.code).toBe('BadRequest');
+  });
+});
