@@ -5,6 +5,7 @@ import { cloudCommand } from './cloud.ts';
 import { groupCommand } from './group.ts';
 import { type Io, processIo, usageError } from './io.ts';
 import { policyCommand } from './policy.ts';
+import { reportCommand } from './report.ts';
 import { signInsCommand } from './signins.ts';
 import { tpmServe } from './tpm-serve.ts';
 import { MAIN_HELP, TPM_HELP } from './usage.ts';
@@ -49,6 +50,7 @@ async function route(argv: string[], io: Io): Promise<number> {
   if (cmd === 'group') return groupCommand(argv.slice(1), io);
   if (cmd === 'policy') return policyCommand(argv.slice(1), io);
   if (cmd === 'signins') return signInsCommand(argv.slice(1), io);
+  if (cmd === 'report') return reportCommand(argv.slice(1), io);
   throw usageError(`unknown command '${cmd}' (see prtlab --help)`);
 }
 

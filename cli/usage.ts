@@ -12,6 +12,7 @@ Commands:
   group         add or list directory groups
   policy        add, list or change Conditional Access policies
   signins       list the sign-in log (newest first)
+  report        report impact: token-protection impact per app and user, from the sign-in log
 
 Commands that touch lab state take --data DIR (default $PRTLAB_HOME, or ./.prtlab).
 
@@ -173,6 +174,21 @@ Options:
   --app NAME|ID        only this client application (display name or app id)
   --top N              at most N entries (1 to 1000, default 50)
   --json               print the Graph beta signIn objects as JSON
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const REPORT_HELP = `Usage: prtlab report impact [options]
+
+From the sign-in log: for token-protection policies (session control SignInTokenProtection), or
+only the policy given, the requests per app and per user, how many were blocked or would be
+(report-only failures with token protection not satisfied), how many allowed, the blocked users
+and the percentage allowed. Policies that did not apply are not counted.
+
+Options:
+  --policy ID          only this policy (any policy, not just token protection)
+  --since DURATION     look back this far: 7d, 24h, 30m (default 7d)
+  --json               print the report as JSON
 ${DATA_OPTION}
   -h, --help           show this help
 `;

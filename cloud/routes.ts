@@ -8,6 +8,7 @@
  * Each call returns a fresh set with its own DRS nonce key and replay caches, so call it once per
  * cloud.
  */
+import { graphDirectoryRoutes } from './graph-directory/routes.ts';
 import { policyRoutes } from './policies/routes.ts';
 import { registrationRoutes } from './registration/index.ts';
 import { resourceRoutes } from './resources/index.ts';
@@ -19,5 +20,11 @@ import { signInRoutes } from './signins/routes.ts';
  * them per request); it is accepted so the call reads like `tokenRoutes(cloud)`.
  */
 export function coreRoutes(_cloud?: CloudServices): CloudRoute[] {
-  return [...registrationRoutes(), ...resourceRoutes(), ...policyRoutes(), ...signInRoutes()];
+  return [
+    ...registrationRoutes(),
+    ...resourceRoutes(),
+    ...policyRoutes(),
+    ...signInRoutes(),
+    ...graphDirectoryRoutes(),
+  ];
 }

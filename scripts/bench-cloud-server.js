@@ -29,10 +29,13 @@ async function startPrtlab(msg) {
     dataDir: msg.dataDir,
     host: '127.0.0.1',
     port: 0,
-    routes: (c) => tokenRoutes(c),
+    // Options from the parent (the policy benchmark): `signInLog: false` turns the sign-in log off.
+    routes: (c) => tokenRoutes(c, msg.signInLog === false ? { signInLog: false } : {}),
     scrypt: { ln: 10, r: 8, p: 1 },
     limits: { keepAliveTimeoutMs: KEEP_ALIVE_MS },
   });
+  // Conditional Access policies (Graph JSON) to evaluate on every token request; none by default.
+  for (const policy of msg.policies ?? []) await cloud.directory.policies.create(policy);
   const upn = `bench@${cloud.tenant.domain}`;
   const password = `Bench-${randomBytes(9).toString('base64url')}`;
   const user = await cloud.directory.users.create({ upn, password, displayName: 'Bench User' });

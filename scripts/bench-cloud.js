@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 const dist = new URL('../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
 
-const WORKERS = 16;
+export const WORKERS = 16;
 const ROUND_MS = Number(process.env.BENCH_CLOUD_ROUND_MS ?? 2500);
 const ROUNDS = Number(process.env.BENCH_CLOUD_ROUNDS ?? 5);
 const WARMUP_MS = Number(process.env.BENCH_CLOUD_WARMUP_MS ?? 2000);
@@ -85,7 +85,7 @@ const form = (fields) => new URLSearchParams(fields).toString();
 const jsonPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString());
 
 /** Starts one server child process; resolves with { info, stop(), cpu(), output() }. */
-async function startServer(mode, msg, execArgv = []) {
+export async function startServer(mode, msg, execArgv = []) {
   const child = fork(new URL('./bench-cloud-server.js', import.meta.url), [mode], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     execArgv,
@@ -136,7 +136,7 @@ async function startServer(mode, msg, execArgv = []) {
 }
 
 /** Runs `op(worker, i)` from WORKERS concurrent loops for `ms` (at most `max` requests). */
-async function drive(op, ms, max = MAX_REQUESTS) {
+export async function drive(op, ms, max = MAX_REQUESTS) {
   const latencies = [];
   let errors = 0;
   let firstError;
@@ -161,18 +161,18 @@ async function drive(op, ms, max = MAX_REQUESTS) {
   return { rps: latencies.length / seconds, latencies, errors, firstError };
 }
 
-function percentile(sorted, p) {
+export function percentile(sorted, p) {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-const median = (xs) => {
+export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
 /** The prtlab side: device keys, the PRT through the real PRT request, nonces, the request op. */
-async function prtlabClient(info, protocol) {
+export async function prtlabClient(info, protocol) {
   const { signRs256, signWithSessionKey, decryptResponse, unwrapSessionKeyJwe } = protocol;
   const agent = new Agent({ keepAlive: true, maxSockets: WORKERS, ca: info.ca });
   const tokenUrl = `${info.url}/${info.tenant}/oauth2/token`;

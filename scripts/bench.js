@@ -7,6 +7,8 @@
 //         RSA-2048 Create median.
 //   cloud PRT-signed app-token requests against panva's oidc-provider issuing DPoP-bound tokens,
 //         over HTTPS on loopback at concurrency 16 (scripts/bench-cloud.js).
+//   policy Conditional Access evaluate() against 50 policies (median/p95 us), and the same
+//         app-token load with the sign-in log on vs off, 50 policies stored (scripts/bench-policy.js).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchCloud } from './bench-cloud.js';
+import { benchPolicy } from './bench-policy.js';
 
 const dist = new URL('../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
@@ -192,7 +195,7 @@ async function benchTpm() {
   }
 }
 
-const BENCHES = { tpm: benchTpm, cloud: benchCloud };
+const BENCHES = { tpm: benchTpm, cloud: benchCloud, policy: benchPolicy };
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {
   console.error(`usage: npm run bench -- NAME   (NAME: ${Object.keys(BENCHES).join(', ')})`);

@@ -64,6 +64,11 @@ export interface TokenServiceOptions {
   readonly policies?: PolicySource;
   /** The sign-in log; default `<data>/cloud/signins.sqlite`, opened on the first request. */
   readonly signIns?: SignInStore;
+  /**
+   * Whether token requests are written to the sign-in log; default true. `false` turns logging
+   * off entirely (no store is opened); the policy benchmark uses it to measure logging's cost.
+   */
+  readonly signInLog?: boolean;
 }
 
 /** Logs one token request; a logging failure never changes the answer. */
@@ -142,8 +147,9 @@ export function tokenRoutes(
         throw new CloudRequestError(70003, {
           description: `The app requested an unsupported grant type '${echo(grantType)}'.`,
         });
-      // Nonces are not sign-ins; every other request leaves one log entry, success or failure.
-      if (grantType === 'srv_challenge') return grant(ctx);
+      // Nonces are not sign-ins; every other request leaves one log entry, success or failure
+      // (unless the log is off).
+      if (grantType === 'srv_challenge' || options.signInLog === false) return grant(ctx);
       if (grantType === 'refresh_token') ctx.signIn.incomingTokenType = 'refreshToken';
       const store = signInStoreFor(cloud);
       try {

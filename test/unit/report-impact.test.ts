@@ -1,0 +1,208 @@
+/**
+ * `prtlab report impact` on a small lab: a report-only token-protection policy for Exchange
+ * Online, a bound request (PRT-signed, from a joined Windows device) and unbound ones (password
+ * grants from a desktop client), read back from the cloud's sign-in log.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Io } from '../../cli/io.ts';
+import { main } from '../../cli/main.ts';
+import { coreRoutes } from '../../cloud/routes.ts';
+import type { CloudHandle } from '../../cloud/server.ts';
+import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
+import { tokenRoutes } from '../../cloud/token-service/service.ts';
+import { BROKER_PLUGIN, DRS_RESOURCE, PrtTestClient } from '../prt-client/client.ts';
+import { httpsRequest } from '../prt-client/http.ts';
+import { startTestCloud, stopTestCloud } from '../shared/cloud.ts';
+
+const EXCHANGE = 'https://outlook.office365.com';
+const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
+const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
+const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
+const PASSWORD = 'Correct-Horse-9';
+const DESKTOP_UA = 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928)';
+const POLICY_ID = '5b0f6c3e-2a8f-4c1e-9d4a-6f1e2b3c4d5e';
+
+let dir: string;
+let cloud: CloudHandle;
+let ca: string;
+let store: SignInStore;
+let policies: unknown[] = [];
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out(t) {
+      out += t;
+    },
+    err(t) {
+      err += t;
+    },
+  };
+  const code = await main(argv, io);
+  return { code, out, err };
+}
+
+async function desktopPassword(upn: string): Promise<void> {
+  const r = await httpsRequest(`${cloud.url}/common/oauth2/token`, {
+    method: 'POST',
+    ca,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': DESKTOP_UA },
+    body: new URLSearchParams({
+      grant_type: 'password',
+      client_id: AZ_CLI,
+      username: upn,
+      password: PASSWORD,
+      resource: EXCHANGE,
+    }).toString(),
+  });
+  expect(r.status, r.body).toBe(200);
+}
+
+beforeAll(async () => {
+  ({ dir, cloud, ca } = await startTestCloud('prtlab-report-', {
+    routes: (c) => {
+      store = new SignInStore(join(c.paths.root, SIGNINS_DB_NAME));
+      return [
+        ...tokenRoutes(c, { policies: { list: async () => policies }, signIns: store }),
+        ...coreRoutes(c),
+      ];
+    },
+  }));
+  const pilot = await cloud.directory.groups.create('TP Pilot');
+  const adele = `adele@${cloud.tenant.domain}`;
+  const sam = `sam@${cloud.tenant.domain}`;
+  for (const upn of [adele, sam]) {
+    await cloud.directory.users.create({ upn, password: PASSWORD, groups: [pilot.id] });
+  }
+  const client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
+  const drs = JSON.parse(
+    (
+      await client.passwordGrant({
+        clientId: BROKER_PLUGIN,
+        username: adele,
+        password: PASSWORD,
+        resource: DRS_RESOURCE,
+      })
+    ).body,
+  );
+  const { device } = await client.registerDevice(drs.access_token, 0);
+
+  policies = [
+    {
+      id: POLICY_ID,
+      displayName: 'CA-TP-01 Require token protection - EXO - Windows desktop',
+      state: 'enabledForReportingButNotEnforced',
+      conditions: {
+        users: { includeGroups: [pilot.id] },
+        applications: { includeApplications: [EXO_ID] },
+        platforms: { includePlatforms: ['windows'] },
+        clientAppTypes: ['mobileAppsAndDesktopClients'],
+      },
+      sessionControls: { secureSignInSession: { isEnabled: true } },
+    },
+  ];
+  // Bound: OneDrive through the broker with adele's PRT, twice.
+  const { prt } = await client.requestPrt(device, {
+    username: adele,
+    password: PASSWORD,
+    kdfVersion: 2,
+  });
+  for (let i = 0; i < 2; i++) {
+    const now = Math.floor(Date.now() / 1000);
+    const r = await client.prtSigned(prt!, {
+      client_id: ONEDRIVE,
+      grant_type: 'refresh_token',
+      refresh_token: prt!.prt,
+      request_nonce: await client.nonce(),
+      scope: 'openid',
+      resource: EXCHANGE,
+      iss: 'aad:brokerplugin',
+      aud: 'login.microsoftonline.com',
+      win_ver: '10.0.22631.4460',
+      app_ver: '24.226.1110.0004',
+      iat: String(now),
+      exp: String(now + 300),
+    });
+    expect(r.response.status, r.response.body).toBe(200);
+  }
+  // Unbound: password grants from a desktop client, one by adele, two by sam.
+  await desktopPassword(adele);
+  await desktopPassword(sam);
+  await desktopPassword(sam);
+  store.flush();
+}, 60_000);
+
+afterAll(async () => {
+  store?.close();
+  await stopTestCloud(cloud, dir);
+});
+
+describe('prtlab report impact', () => {
+  it('prints per-app and per-user tables', async () => {
+    const r = await run(['report', 'impact', '--data', dir]);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toMatch(
+      /^Impact of token-protection policies since \S+Z \(\d+ sign-ins scanned\)$/,
+    );
+    const app = (name: string) => lines.find((l) => l.startsWith(name))?.split(/\s{2,}/);
+    expect(lines[2]).toMatch(/^APP\s+REQUESTS\s+USERS\s+BLOCK\s+ALLOW\s+BLOCKED USERS\s+ALLOWED$/);
+    expect(app('Microsoft Azure CLI')).toEqual([
+      'Microsoft Azure CLI',
+      '3',
+      '2',
+      '3',
+      '0',
+      '2',
+      '0.00%',
+    ]);
+    expect(app('OneDrive SyncEngine')).toEqual([
+      'OneDrive SyncEngine',
+      '2',
+      '1',
+      '0',
+      '2',
+      '0',
+      '100.00%',
+    ]);
+    expect(r.out).toMatch(/^USER\s+APP\s+RESOURCE\s+REQUESTS\s+BLOCK\s+ALLOW\s+ALLOWED$/m);
+    expect(r.out).toMatch(
+      /^sam@\S+\s+Microsoft Azure CLI\s+Office 365 Exchange Online\s+2\s+2\s+0\s+0\.00%$/m,
+    );
+  });
+
+  it('prints JSON, selects a policy, and takes --since', async () => {
+    const j = JSON.parse((await run(['report', 'impact', '--data', dir, '--json'])).out);
+    expect(j.policyId).toBeUndefined();
+    expect(j.apps.map((a: { app: string; requests: number }) => [a.app, a.requests])).toEqual([
+      ['Microsoft Azure CLI', 3],
+      ['OneDrive SyncEngine', 2],
+    ]);
+    expect(j.users).toHaveLength(3);
+
+    const other = await run(['report', 'impact', '--data', dir, '--json', '--policy', 'nope']);
+    expect(JSON.parse(other.out).apps).toEqual([]);
+    const mine = await run([
+      'report',
+      'impact',
+      '--data',
+      dir,
+      '--policy',
+      POLICY_ID,
+      '--since',
+      '30m',
+    ]);
+    expect(mine.code, mine.err).toBe(0);
+    expect(mine.out).toMatch(new RegExp(`^Impact of policy ${POLICY_ID} since`));
+  });
+
+  it('refuses a bad --since and an unknown subcommand', async () => {
+    const bad = await run(['report', 'impact', '--data', dir, '--since', '1w']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--since/);
+    expect((await run(['report', 'usage'])).code).toBe(2);
+    expect((await run(['report', '--help'])).code).toBe(0);
+  });
+});
