@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudHandle } from '../../cloud/server.ts';
+import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { httpsRequest } from '../prt-client/http.ts';
@@ -62,7 +63,8 @@ describe('policies from the directory', () => {
     const r = await password();
     expect(r.status).toBe(400);
     expect(entraError(r.body).code).toBe(53003);
-    await new Promise((resolve) => setImmediate(resolve));
+    // The server's log writes queued entries within a short window; force the write.
+    signInStoreFor(cloud.services).flush();
     const store = new SignInStore(join(cloud.paths.root, SIGNINS_DB_NAME));
     try {
       const codes = store.list().value.map((e) => e.status.errorCode);
