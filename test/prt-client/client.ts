@@ -203,7 +203,7 @@ export class PrtTestClient {
   /** WAM-style app token through the PRT (§6.1). */
   async appTokenViaPrt(
     prt: Prt,
-    args: { clientId: string; resource: string; nonce?: string; aza?: boolean },
+    args: { clientId: string; resource: string; nonce?: string; aza?: boolean; appVer?: string },
   ) {
     const now = Math.floor(Date.now() / 1000);
     return this.prtSigned(prt, {
@@ -217,6 +217,8 @@ export class PrtTestClient {
       iss: 'aad:brokerplugin',
       aud: 'login.microsoftonline.com',
       win_ver: '10.0.22631.4460',
+      // The calling app's version, which Conditional Access checks against client minimums.
+      ...(args.appVer ? { app_ver: args.appVer } : {}),
       iat: String(now),
       exp: String(now + 300),
     });

@@ -7,8 +7,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { APP_IDS } from '../../cloud/directory/seed.ts';
+import type { Application, User } from '../../cloud/directory/types.ts';
 import { type Authority, signCertificate } from '../../cloud/pki/authority.ts';
 import { type CloudHandle, type StartCloudOptions, startCloud } from '../../cloud/server.ts';
+import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
 import type { HttpResponse } from '../prt-client/http.ts';
 
 /** scrypt parameters that keep password hashing fast in tests. */
@@ -121,4 +124,24 @@ export function dayCertificate(
     notAfter: new Date(Date.now() + 86_400_000),
     extensions: [],
   });
+}
+
+/** A v2 access token for `resource` (Microsoft Graph by default) issued by the cloud itself. */
+export async function graphToken(
+  cloud: CloudHandle,
+  user: User,
+  clientId: string,
+  resource?: Application,
+): Promise<string> {
+  const app = resource ?? (await cloud.directory.applications.get(APP_IDS.microsoftGraph));
+  if (!app) throw new Error('the directory has no Microsoft Graph application');
+  const { token } = await issueAccessToken(cloud.services, {
+    user,
+    clientId,
+    resource: app,
+    version: 2,
+    amr: ['pwd'],
+    authTime: Math.floor(Date.now() / 1000),
+  });
+  return token;
 }

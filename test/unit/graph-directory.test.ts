@@ -4,9 +4,14 @@ import { APP_IDS } from '../../cloud/directory/seed.ts';
 import type { Application, User } from '../../cloud/directory/types.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
-import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
 import { httpsRequest } from '../prt-client/http.ts';
-import { type JsonReply, startTestCloud, stopTestCloud, withJson } from '../shared/cloud.ts';
+import {
+  graphToken,
+  type JsonReply,
+  startTestCloud,
+  stopTestCloud,
+  withJson,
+} from '../shared/cloud.ts';
 
 const CLIENT = '14d82eec-204b-4c2f-b7e8-296a70dab67e';
 
@@ -28,16 +33,8 @@ async function get(path: string, bearer?: string): Promise<JsonReply> {
   return withJson(await httpsRequest(url, { method: 'GET', ca, headers }));
 }
 
-async function token(user: User, resource: Application = graph): Promise<string> {
-  const { token: t } = await issueAccessToken(cloud.services, {
-    user,
-    clientId: CLIENT,
-    resource,
-    version: 2,
-    amr: ['pwd'],
-    authTime: Math.floor(Date.now() / 1000),
-  });
-  return t;
+function token(user: User, resource: Application = graph): Promise<string> {
+  return graphToken(cloud, user, CLIENT, resource);
 }
 
 function expectGraphError(r: JsonReply, status: number, code: string): void {

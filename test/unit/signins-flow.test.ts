@@ -205,20 +205,10 @@ describe('sign-in logs and Conditional Access at token issuance', () => {
       kdfVersion: 2,
     });
     expect(response.status, response.body).toBe(200);
-    const now = Math.floor(Date.now() / 1000);
-    const r = await client.prtSigned(prt!, {
-      client_id: ONEDRIVE,
-      grant_type: 'refresh_token',
-      refresh_token: prt!.prt,
-      request_nonce: await client.nonce(),
-      scope: 'openid',
+    const r = await client.appTokenViaPrt(prt!, {
+      clientId: ONEDRIVE,
       resource: EXCHANGE,
-      iss: 'aad:brokerplugin',
-      aud: 'login.microsoftonline.com',
-      win_ver: '10.0.22631.4460',
-      app_ver: '24.226.1110.0004',
-      iat: String(now),
-      exp: String(now + 300),
+      appVer: '24.226.1110.0004',
     });
     expect(r.response.status, r.response.body).toBe(200);
     const e = latest();
