@@ -147,6 +147,19 @@ export async function policyCommand(argv: string[], io: Io): Promise<number> {
       printWarnings(io, stored);
       return 0;
     }
+    case 'edition': {
+      if (positionals.length > 1)
+        throw usageError(`policy edition: unexpected argument '${positionals[1]}'`);
+      const [name] = positionals;
+      if (name === undefined) {
+        const current = await withDirectory(values.data, (d) => d.policies.edition());
+        io.out(`${current}\n`);
+        return 0;
+      }
+      await withDirectory(values.data, (d) => d.policies.setEdition(name));
+      io.out(`the tenant now follows the ${name} catalog\n`);
+      return 0;
+    }
     default:
       throw usageError(`unknown subcommand 'policy ${sub}' (see prtlab policy --help)`);
   }

@@ -155,6 +155,9 @@ Subcommands:
   list [--json]        list policies (--json prints the Graph JSON)
   set-state ID STATE   STATE: enabled, disabled, enabledForReportingButNotEnforced
                        (or on, off, reportOnly)
+  edition [NAME]       print, or set, the catalog of token-protection requirements the tenant
+                       follows: 2023-preview (the preview document; blocks with AADSTS53003,
+                       the default) or 2025-ga (later documents; blocks with AADSTS530084)
 
 add and set-state print warnings (standard error) for risky policies: the Office365 app group
 targeted, client app types not set or including browsers, guests included where B2B is not

@@ -87,6 +87,16 @@ export async function startCloud(options: StartCloudOptions): Promise<CloudHandl
     ...(options.scrypt ? { scrypt: options.scrypt } : {}),
   });
   const tenant = directory.tenant;
+  const cleanups: (() => void | Promise<void>)[] = [];
+  const runCleanups = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log(`close: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
   const services: CloudServices = Object.freeze<CloudServices>({
     directory,
     tenant,
@@ -102,6 +112,9 @@ export async function startCloud(options: StartCloudOptions): Promise<CloudHandl
       }),
     now: clock,
     log,
+    onClose: (cleanup) => {
+      cleanups.push(cleanup);
+    },
   });
   try {
     const http = await startHttpServer<CloudServices>({
@@ -142,12 +155,14 @@ export async function startCloud(options: StartCloudOptions): Promise<CloudHandl
       close(): Promise<void> {
         closing ??= (async () => {
           await http.close();
+          await runCleanups();
           await directory.close();
         })();
         return closing;
       },
     });
   } catch (err) {
+    await runCleanups();
     await directory.close();
     throw err;
   }

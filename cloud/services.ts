@@ -31,6 +31,11 @@ export interface CloudServices {
   now(): Date;
   /** The server log (never pass secrets, tokens or bodies). */
   log(line: string): void;
+  /**
+   * Runs `cleanup` when the cloud closes, after the server has stopped taking requests and
+   * before the directory closes (for instance: flush and close the sign-in log).
+   */
+  onClose(cleanup: () => void | Promise<void>): void;
 }
 
 export type CloudRouteHandler = RouteHandler<CloudServices>;

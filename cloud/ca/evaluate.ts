@@ -148,6 +148,11 @@ interface CompiledPolicy {
   readonly deviceFilter: { readonly include: boolean; readonly match: DevicePredicate } | null;
   readonly grant: { readonly and: boolean; readonly controls: readonly BuiltInControl[] } | null;
   readonly requireTokenProtection: boolean;
+  /**
+   * The policy's log entries, one per distinct outcome, made once and shared (frozen): a tenant
+   * has few outcomes per policy, and the sign-in log stores each distinct entry once.
+   */
+  readonly outcomes: Map<string, AppliedPolicy>;
 }
 
 export interface CompiledPolicies {
@@ -246,6 +251,7 @@ function compileOne(p: ConditionalAccessPolicy, index: number): CompiledPolicy {
       : null,
     grant: controls.length > 0 ? { and: grant?.operator !== 'OR', controls } : null,
     requireTokenProtection: p.sessionControls?.secureSignInSession?.isEnabled === true,
+    outcomes: new Map(),
   };
 }
 
@@ -498,11 +504,19 @@ function entry(
   enforcedSessionControls: string[],
   sessionControlsNotSatisfied: string[],
 ): AppliedPolicy {
-  return {
-    id: p.id,
-    displayName: p.displayName,
-    result,
-    enforcedSessionControls,
-    sessionControlsNotSatisfied,
-  };
+  // enforcedSessionControls follows from the policy alone; what varies is the result and whether
+  // the session control was satisfied.
+  const key = sessionControlsNotSatisfied.length === 0 ? result : `${result}!`;
+  let e = p.outcomes.get(key);
+  if (!e) {
+    e = Object.freeze({
+      id: p.id,
+      displayName: p.displayName,
+      result,
+      enforcedSessionControls: Object.freeze(enforcedSessionControls) as string[],
+      sessionControlsNotSatisfied: Object.freeze(sessionControlsNotSatisfied) as string[],
+    });
+    p.outcomes.set(key, e);
+  }
+  return e;
 }

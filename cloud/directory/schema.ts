@@ -111,6 +111,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Tenant-wide Conditional Access settings as key/value text (for now only 'edition': which
+      -- catalog of token-protection requirements the tenant follows; see cloud/ca/catalog.ts).
+      CREATE TABLE ca_settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

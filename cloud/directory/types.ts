@@ -284,6 +284,16 @@ export interface PolicyStore {
   update(id: string, patch: unknown): Promise<StoredPolicy | undefined>;
   delete(id: string): Promise<boolean>;
   setState(id: string, state: StoredPolicy['state']): Promise<StoredPolicy | undefined>;
+  /** The tenant's catalog edition (cloud/ca/catalog.ts EDITIONS); the default until one is set. */
+  edition(): Promise<string>;
+  /** Sets the edition; an unknown name is refused with CaError ERR_CA_POLICY. */
+  setEdition(edition: string): Promise<void>;
+  /**
+   * A value that differs whenever list() or edition() would answer differently, this process's
+   * writes and other processes' alike (SQLite's data_version plus a local write counter). Cheap
+   * enough to call on every token request.
+   */
+  changeToken(): string;
 }
 
 export interface Directory {

@@ -4,9 +4,17 @@
  * validated by parsePolicy and stored without the server fields (`id`, `createdDateTime`,
  * `modifiedDateTime`), which are columns and are added back on read. Updates are JSON merge
  * patches (RFC 7396), like Graph PATCH. `report_only_since` remembers the first time a policy was
- * report-only, for the "enabled with no report-only history" lint.
+ * report-only, for the "enabled with no report-only history" lint. The tenant's catalog edition
+ * is a row of `ca_settings` (schema migration 3).
+ *
+ * changeToken() lets the token service keep compiled policies between requests: SQLite's
+ * `PRAGMA data_version` changes when another connection (a `prtlab policy` command in another
+ * process) commits, and a counter here changes on this connection's own writes, which
+ * data_version does not report (https://sqlite.org/pragma.html#pragma_data_version).
  */
 import type Database from 'better-sqlite3';
+import { DEFAULT_EDITION, EDITIONS } from '../ca/catalog.ts';
+import { CaError } from '../ca/errors.ts';
 import { parsePolicy } from '../ca/policy.ts';
 import type { PolicyStore, StoredPolicy } from '../directory/types.ts';
 import { isGuid, newGuid } from '../ids.ts';
@@ -86,6 +94,9 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
       | undefined;
   };
 
+  // Bumped after every write through this store (data_version ignores our own commits).
+  let localWrites = 0;
+
   const write = (old: PolicyRow, json: unknown): StoredPolicy => {
     const { text, state } = validated(json);
     const at = now();
@@ -96,6 +107,7 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
         'UPDATE ca_policies SET json = ?, modified_at = ?, report_only_since = ? WHERE id = ?',
       )
       .run(text, at, since, old.id);
+    localWrites++;
     return toStored({ ...old, json: text, modified_at: at, report_only_since: since });
   };
 
@@ -116,6 +128,7 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
             'VALUES (?, ?, ?, ?, ?)',
         )
         .run(r.id, r.json, r.created_at, r.modified_at, r.report_only_since);
+      localWrites++;
       return toStored(r);
     },
 
@@ -142,7 +155,10 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
 
     async delete(id) {
       if (!isGuid(id)) return false;
-      return db().prepare('DELETE FROM ca_policies WHERE id = ?').run(id.toLowerCase()).changes > 0;
+      const gone =
+        db().prepare('DELETE FROM ca_policies WHERE id = ?').run(id.toLowerCase()).changes > 0;
+      if (gone) localWrites++;
+      return gone;
     },
 
     async setState(id, state) {
@@ -152,6 +168,34 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
         if (!old) return undefined;
         return write(old, { ...(JSON.parse(old.json) as Obj), state });
       })();
+    },
+
+    async edition() {
+      const r = db().prepare("SELECT value FROM ca_settings WHERE key = 'edition'").get() as
+        | { value: string }
+        | undefined;
+      return r?.value ?? DEFAULT_EDITION;
+    },
+
+    async setEdition(edition) {
+      if (!(EDITIONS as readonly string[]).includes(edition)) {
+        throw new CaError(
+          'ERR_CA_POLICY',
+          `unknown catalog edition '${String(edition).slice(0, 40)}' (expected one of: ${EDITIONS.join(', ')})`,
+          { path: 'edition' },
+        );
+      }
+      db()
+        .prepare(
+          "INSERT INTO ca_settings (key, value) VALUES ('edition', ?) " +
+            'ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        )
+        .run(edition);
+      localWrites++;
+    },
+
+    changeToken() {
+      return `${db().pragma('data_version', { simple: true })}:${localWrites}`;
     },
   };
 }

@@ -3,7 +3,7 @@
  * from what the token service knows about a token request. The §3.5 mapping itself lives in
  * cloud/ca/evaluate.ts; this module only renders its result.
  */
-import type { CaEvaluation, RequestClientAppType } from '../ca/evaluate.ts';
+import type { AppliedPolicy, CaEvaluation, RequestClientAppType } from '../ca/evaluate.ts';
 import type { TrustType } from '../directory/types.ts';
 
 export type IncomingTokenType = 'none' | 'primaryRefreshToken' | 'refreshToken';
@@ -121,6 +121,29 @@ function browserOf(ua: string | undefined): string {
   return '';
 }
 
+/**
+ * Log forms of evaluation outcomes. The evaluator shares one frozen outcome per policy and result
+ * (cloud/ca/evaluate.ts), so the log shares one frozen entry per outcome too: no per-request
+ * copies of every policy, and the store can recognise an entry it has already written.
+ */
+const LOG_FORMS = new WeakMap<AppliedPolicy, AppliedConditionalAccessPolicy>();
+
+function logForm(p: AppliedPolicy): AppliedConditionalAccessPolicy {
+  const known = LOG_FORMS.get(p);
+  if (known) return known;
+  const form: AppliedConditionalAccessPolicy = Object.freeze({
+    id: p.id,
+    displayName: p.displayName,
+    enforcedGrantControls: Object.freeze([]) as unknown as string[],
+    enforcedSessionControls: Object.freeze([...p.enforcedSessionControls]) as string[],
+    sessionControlsNotSatisfied: Object.freeze([...p.sessionControlsNotSatisfied]) as string[],
+    result: p.result,
+  });
+  // Only a frozen outcome can be trusted not to change under the cached form.
+  if (Object.isFrozen(p)) LOG_FORMS.set(p, form);
+  return form;
+}
+
 export function buildSignIn(input: SignInInput): SignInEntry {
   const interactive = input.incomingTokenType === 'none';
   const ev = input.evaluation;
@@ -165,14 +188,7 @@ export function buildSignIn(input: SignInInput): SignInEntry {
       trustType: d ? LOG_TRUST_TYPES[d.trustType] : '',
     },
     conditionalAccessStatus: ev?.conditionalAccessStatus ?? 'notApplied',
-    appliedConditionalAccessPolicies: (ev?.applied ?? []).map((p) => ({
-      id: p.id,
-      displayName: p.displayName,
-      enforcedGrantControls: [],
-      enforcedSessionControls: [...p.enforcedSessionControls],
-      sessionControlsNotSatisfied: [...p.sessionControlsNotSatisfied],
-      result: p.result,
-    })),
+    appliedConditionalAccessPolicies: (ev?.applied ?? []).map(logForm),
     signInTokenProtectionStatus: tpStatus,
     tokenProtectionStatusDetails: {
       signInSessionStatus: tpStatus,

@@ -1,12 +1,19 @@
 /**
  * The sign-in log: `<data>/cloud/signins.sqlite` (better-sqlite3, WAL), its own file so the
- * directory's migrations never touch it. One row per token request; the Graph beta `signIn` JSON
- * is stored whole and filtered in memory with cloud/graph/filter.ts (the lab's logs are small).
+ * directory's migrations never touch it. One row per token request, holding the Graph beta
+ * `signIn` JSON; reads filter in memory with cloud/graph/filter.ts (the lab's logs are small).
  *
- * Writes are cheap: `add` queues the entry and one transaction per event-loop turn inserts
- * everything queued (`flush` forces it; `list` and `close` flush first).
+ * Writes are cheap, because every token request writes one:
+ * - `add` queues the entry; one transaction writes everything queued within FLUSH_WINDOW_MS
+ *   (`flush` forces it; `list`, `count` and `close` flush first).
+ * - `appliedConditionalAccessPolicies` lists every policy of the tenant (Graph does), which is
+ *   most of an entry's size. Each distinct policy outcome is stored once, in `applied_forms`, and
+ *   a row keeps only their keys (`applied`, comma-separated); reads put the list back. With 50
+ *   policies this makes a row about a seventh of the size and skips most of the serialisation.
+ *   Schema 1 rows (whole JSON, `applied` NULL) still read as they are.
  */
 import Database from 'better-sqlite3';
+import { CloudStateError } from '../errors.ts';
 import {
   type FilterPredicate,
   filterPredicate,
@@ -15,14 +22,16 @@ import {
   SIGN_IN_FILTER_SCHEMA,
 } from '../graph/filter.ts';
 import { pageByOffset } from '../graph/paging.ts';
-import type { SignInEntry } from './entry.ts';
+import type { AppliedConditionalAccessPolicy, SignInEntry } from './entry.ts';
 
 /** How long a queued entry may wait, and how many may queue, before a write. */
 const FLUSH_WINDOW_MS = 20;
 const FLUSH_AT_ENTRIES = 256;
 
 export const SIGNINS_DB_NAME = 'signins.sqlite';
-export const SIGNINS_SCHEMA_VERSION = 1;
+export const SIGNINS_SCHEMA_VERSION = 2;
+/** How many outcome forms this process remembers the keys of before starting afresh. */
+const MAX_REMEMBERED_FORMS = 10_000;
 export const SIGN_IN_ORDER_BY = ['createdDateTime'] as const;
 
 export interface SignInListOptions {
@@ -45,6 +54,13 @@ export interface SignInPage {
 export class SignInStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  private readonly insertForm: Database.Statement;
+  private readonly formKey: Database.Statement;
+  /** Written outcome forms (shared frozen objects, see entry.ts) and their keys. */
+  private readonly keyOfForm = new WeakMap<AppliedConditionalAccessPolicy, number>();
+  private rememberedForms = 0;
+  /** Forms read back, by key (frozen; shared by every entry read). */
+  private readonly formOfKey = new Map<number, AppliedConditionalAccessPolicy>();
   private queue: SignInEntry[] = [];
   private scheduled = false;
   private closed = false;
@@ -63,13 +79,83 @@ export class SignInStore {
         json TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS signins_created ON signins (created_at);
+      CREATE TABLE IF NOT EXISTS applied_forms (
+        key  INTEGER PRIMARY KEY,
+        json TEXT NOT NULL UNIQUE
+      );
     `);
-    this.db
-      .prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('version', ?)`)
-      .run(String(SIGNINS_SCHEMA_VERSION));
+    try {
+      this.migrate();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     this.insert = this.db.prepare(
-      'INSERT INTO signins (id, created_at, user_id, app_id, json) VALUES (?, ?, ?, ?, ?)',
+      'INSERT INTO signins (id, created_at, user_id, app_id, json, applied) VALUES (?, ?, ?, ?, ?, ?)',
     );
+    this.insertForm = this.db.prepare('INSERT OR IGNORE INTO applied_forms (json) VALUES (?)');
+    this.formKey = this.db.prepare('SELECT key FROM applied_forms WHERE json = ?').pluck();
+  }
+
+  /** Brings a schema 1 file to 2 (adds `applied`); refuses a newer file. */
+  private migrate(): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT value FROM meta WHERE key = 'version'`).get() as
+        | { value: string }
+        | undefined;
+      const version = row ? Number(row.value) : 0;
+      if (version > SIGNINS_SCHEMA_VERSION) {
+        throw new CloudStateError(
+          `the sign-in log has schema version ${version}, newer than this prtlab (${SIGNINS_SCHEMA_VERSION})`,
+        );
+      }
+      const columns = this.db.prepare('PRAGMA table_info(signins)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'applied')) {
+        this.db.exec('ALTER TABLE signins ADD COLUMN applied TEXT');
+      }
+      this.db
+        .prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)`)
+        .run(String(SIGNINS_SCHEMA_VERSION));
+    })();
+  }
+
+  /** The key of one outcome form, writing the form the first time it is seen. */
+  private keyFor(form: AppliedConditionalAccessPolicy): number {
+    const known = this.keyOfForm.get(form);
+    if (known !== undefined) return known;
+    const json = JSON.stringify(form);
+    this.insertForm.run(json);
+    const key = this.formKey.get(json) as number;
+    if (this.rememberedForms >= MAX_REMEMBERED_FORMS) {
+      // Outcome objects belong to compiled policies that are replaced when policies change;
+      // the WeakMap lets those go, the count only bounds how much a long run keeps.
+      this.rememberedForms = 0;
+    }
+    if (Object.isFrozen(form)) {
+      this.keyOfForm.set(form, key);
+      this.rememberedForms++;
+    }
+    return key;
+  }
+
+  /** A stored form by key (cached; the table only ever grows). */
+  private formFor(key: number): AppliedConditionalAccessPolicy {
+    let form = this.formOfKey.get(key);
+    if (!form) {
+      const row = this.db.prepare('SELECT json FROM applied_forms WHERE key = ?').get(key) as
+        | { json: string }
+        | undefined;
+      if (!row) throw new CloudStateError(`the sign-in log's policy outcome ${key} is missing`);
+      const parsed = JSON.parse(row.json) as AppliedConditionalAccessPolicy;
+      form = Object.freeze({
+        ...parsed,
+        enforcedGrantControls: Object.freeze(parsed.enforcedGrantControls) as string[],
+        enforcedSessionControls: Object.freeze(parsed.enforcedSessionControls) as string[],
+        sessionControlsNotSatisfied: Object.freeze(parsed.sessionControlsNotSatisfied) as string[],
+      });
+      this.formOfKey.set(key, form);
+    }
+    return form;
   }
 
   /** Queues one entry; written with the others of this event-loop turn. */
@@ -94,7 +180,9 @@ export class SignInStore {
     this.queue = [];
     this.db.transaction(() => {
       for (const e of batch) {
-        this.insert.run(e.id, e.createdDateTime, e.userId || null, e.appId, JSON.stringify(e));
+        const keys = e.appliedConditionalAccessPolicies.map((f) => this.keyFor(f)).join(',');
+        const json = JSON.stringify({ ...e, appliedConditionalAccessPolicies: [] });
+        this.insert.run(e.id, e.createdDateTime, e.userId || null, e.appId, json, keys);
       }
     })();
   }
@@ -106,10 +194,11 @@ export class SignInStore {
         ? undefined
         : filterPredicate(options.filter, SIGN_IN_FILTER_SCHEMA);
     const terms = parseOrderBy(options.orderBy ?? 'createdDateTime desc', SIGN_IN_ORDER_BY);
-    const rows = this.db.prepare('SELECT json FROM signins ORDER BY rowid').all() as {
+    const rows = this.db.prepare('SELECT json, applied FROM signins ORDER BY rowid').all() as {
       json: string;
+      applied: string | null;
     }[];
-    let items = rows.map((r) => JSON.parse(r.json) as SignInEntry);
+    let items = rows.map((r) => this.entryOf(r.json, r.applied));
     if (predicate) items = items.filter(predicate);
     // Stable sort: equal timestamps keep insertion order (newest last, so reverse for desc).
     const cmp = orderByComparator(terms);
@@ -118,6 +207,16 @@ export class SignInStore {
     items.sort(cmp);
     const page = pageByOffset(items, options.top ?? 50, options.offset ?? 0);
     return { value: page.items, nextOffset: page.nextOffset };
+  }
+
+  /** A stored row back as the entry it was. */
+  private entryOf(json: string, applied: string | null): SignInEntry {
+    const entry = JSON.parse(json) as SignInEntry;
+    if (applied !== null) {
+      entry.appliedConditionalAccessPolicies =
+        applied === '' ? [] : applied.split(',').map((k) => this.formFor(Number(k)));
+    }
+    return entry;
   }
 
   count(): number {

@@ -5,7 +5,7 @@ import type { CloudRequest } from '../http/server.ts';
 import type { CloudServices } from '../services.ts';
 import type { TokenKeys } from '../tokens/keys.ts';
 import type { ReplayCache } from '../tokens/replay-cache.ts';
-import type { PolicySource, SignInDraft } from './conditional-access.ts';
+import type { ConditionalAccessCache, SignInDraft } from './conditional-access.ts';
 
 export interface TokenContext {
   readonly cloud: CloudServices;
@@ -17,8 +17,8 @@ export interface TokenContext {
   readonly version: 1 | 2;
   /** Unix seconds. */
   readonly now: number;
-  /** The Conditional Access policies evaluated at access-token issuance. */
-  readonly policies: PolicySource;
+  /** The Conditional Access policies evaluated at access-token issuance, compiled. */
+  readonly conditionalAccess: ConditionalAccessCache;
   /** What the grant learns about the request, for the sign-in log (filled as it goes). */
   readonly signIn: SignInDraft;
 }

@@ -14,7 +14,12 @@ import type { SignInStore } from '../signins/store.ts';
 import { deriveTokenKeys, type TokenKeys } from '../tokens/keys.ts';
 import { issueNonce, NONCE_LIFETIME_MS } from '../tokens/nonce.ts';
 import { ReplayCache } from '../tokens/replay-cache.ts';
-import { defaultPolicySource, type PolicySource, type SignInDraft } from './conditional-access.ts';
+import {
+  ConditionalAccessCache,
+  directoryPolicySource,
+  type PolicySource,
+  type SignInDraft,
+} from './conditional-access.ts';
 import { optional, required, type TokenContext } from './context.ts';
 import { passwordGrant } from './grants/password.ts';
 import { prtRequestGrant } from './grants/prt-request.ts';
@@ -60,7 +65,7 @@ const GRANTS: Readonly<Record<string, Grant>> = {
 };
 
 export interface TokenServiceOptions {
-  /** Conditional Access policies; default: `cloud.directory.policies` if present, else none. */
+  /** Conditional Access policies; default: the directory's policy store. */
   readonly policies?: PolicySource;
   /** The sign-in log; default `<data>/cloud/signins.sqlite`, opened on the first request. */
   readonly signIns?: SignInStore;
@@ -71,17 +76,38 @@ export interface TokenServiceOptions {
   readonly signInLog?: boolean;
 }
 
+/**
+ * Client display names for the log, each kept for a minute: a directory read per token request
+ * only to name the app costs more than the rest of the log entry. A rename shows within a minute.
+ */
+class AppNames {
+  static readonly TTL_MS = 60_000;
+  static readonly MAX = 1024;
+  readonly #names = new Map<string, { name: string; until: number }>();
+
+  async get(cloud: CloudServices, clientId: string): Promise<string> {
+    const now = Date.now();
+    const hit = this.#names.get(clientId);
+    if (hit && hit.until > now) return hit.name;
+    const name = (await cloud.directory.applications.get(clientId))?.displayName ?? '';
+    if (this.#names.size >= AppNames.MAX) this.#names.clear();
+    this.#names.set(clientId, { name, until: now + AppNames.TTL_MS });
+    return name;
+  }
+}
+
 /** Logs one token request; a logging failure never changes the answer. */
 async function logSignIn(
   cloud: CloudServices,
   store: SignInStore,
+  appNames: AppNames,
   ctx: TokenContext,
   err: unknown,
 ): Promise<void> {
   try {
     const d: SignInDraft = ctx.signIn;
     const clientId = d.clientId ?? optional(ctx.form, 'client_id') ?? '';
-    const app = clientId ? await cloud.directory.applications.get(clientId) : undefined;
+    const appName = clientId ? await appNames.get(cloud, clientId) : '';
     const ua = ctx.req.headers['user-agent'];
     const errorCode = err === undefined ? 0 : err instanceof CloudError ? err.aadsts : 50000;
     const entry = buildSignIn({
@@ -91,7 +117,7 @@ async function logSignIn(
       tenantId: cloud.tenant.id,
       ...(d.user ? { user: d.user } : {}),
       ...(d.attemptedUpn ? { attemptedUpn: d.attemptedUpn } : {}),
-      app: { id: clientId, displayName: app?.displayName ?? '' },
+      app: { id: clientId, displayName: appName },
       ...(d.resource
         ? { resource: { id: d.resource.appId, displayName: d.resource.displayName } }
         : {}),
@@ -117,7 +143,11 @@ export function tokenRoutes(
 ): RouteSpec<CloudServices>[] {
   let keys: Promise<TokenKeys> | undefined;
   let replay: ReplayCache | undefined;
-  const policies = options.policies ?? defaultPolicySource(cloud);
+  const appNames = new AppNames();
+  const conditionalAccess = new ConditionalAccessCache(
+    options.policies ?? directoryPolicySource(cloud),
+    (line) => cloud.log(line),
+  );
   if (options.signIns) setSignInStore(cloud, options.signIns);
   const handler =
     (version: 1 | 2) =>
@@ -138,7 +168,7 @@ export function tokenRoutes(
         form,
         version,
         now: Math.floor(cloud.now().getTime() / 1000),
-        policies,
+        conditionalAccess,
         signIn: { incomingTokenType: 'none' },
       };
       const grantType = required(form, 'grant_type');
@@ -154,10 +184,10 @@ export function tokenRoutes(
       const store = signInStoreFor(cloud);
       try {
         const response = await grant(ctx);
-        await logSignIn(cloud, store, ctx, undefined);
+        await logSignIn(cloud, store, appNames, ctx, undefined);
         return response;
       } catch (err) {
-        await logSignIn(cloud, store, ctx, err);
+        await logSignIn(cloud, store, appNames, ctx, err);
         throw err;
       }
     };

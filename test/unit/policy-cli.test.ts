@@ -170,3 +170,19 @@ describe('prtlab policy', () => {
     expect((await run(['policy', 'list', '--data', dir])).out).toBe('no policies\n');
   });
 });
+
+describe('prtlab policy edition', () => {
+  it('prints the default, sets another, and refuses an unknown one', async () => {
+    expect(await run(['policy', 'edition', '--data', dir])).toMatchObject({
+      code: 0,
+      out: '2023-preview\n',
+    });
+    expect((await run(['policy', 'edition', '2025-ga', '--data', dir])).code).toBe(0);
+    expect((await run(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
+    const bad = await run(['policy', 'edition', '2030', '--data', dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('ERR_CA_POLICY');
+    expect((await run(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
+    expect((await run(['policy', 'edition', 'a', 'b', '--data', dir])).code).toBe(2);
+  });
+});

@@ -146,3 +146,94 @@ describe('SignInStore', () => {
     again.close();
   });
 });
+
+describe('SignInStore: applied policies stored once per outcome', () => {
+  const outcome = (id: string, result: 'notApplied' | 'reportOnlyFailure') =>
+    Object.freeze({
+      id,
+      displayName: `Policy ${id}`,
+      result,
+      enforcedSessionControls: Object.freeze(
+        result === 'notApplied' ? [] : ['SignInTokenProtection'],
+      ) as string[],
+      sessionControlsNotSatisfied: Object.freeze(
+        result === 'notApplied' ? [] : ['SignInTokenProtection'],
+      ) as string[],
+    });
+  const evaluation = (applied: ReturnType<typeof outcome>[]): CaEvaluation => ({
+    conditionalAccessStatus: 'notApplied',
+    blocked: false,
+    applied,
+    tokenProtection: { signInSessionStatus: 'unbound', signInSessionStatusCode: 1002 },
+  });
+
+  it('reads back every entry whole, and writes each distinct outcome once', () => {
+    const path = tmp();
+    const store = new SignInStore(path);
+    const a = outcome('p1', 'notApplied');
+    const b = outcome('p2', 'reportOnlyFailure');
+    const entries = [
+      buildSignIn(input(1, { evaluation: evaluation([a, b]) })),
+      buildSignIn(input(2, { evaluation: evaluation([b, a]) })),
+      buildSignIn(input(3, { evaluation: evaluation([]) })),
+      buildSignIn(input(4)),
+    ];
+    for (const e of entries) store.add(e);
+    store.close();
+
+    const again = new SignInStore(path);
+    const read = again.list({ orderBy: 'createdDateTime asc' }).value;
+    again.close();
+    // Equal as JSON: what the Graph route serves is unchanged by the storage form.
+    expect(JSON.parse(JSON.stringify(read))).toEqual(JSON.parse(JSON.stringify(entries)));
+    expect(read[1]?.appliedConditionalAccessPolicies.map((p) => p.id)).toEqual(['p2', 'p1']);
+
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM applied_forms').get()).toEqual({ n: 2 });
+    const row = db.prepare("SELECT json, applied FROM signins WHERE id = 'req-1'").get() as {
+      json: string;
+      applied: string;
+    };
+    db.close();
+    expect(row.applied.split(',')).toHaveLength(2);
+    expect(row.json).not.toContain('Policy p1');
+  });
+
+  it('opens a schema 1 log, keeps its rows readable and adds new ones in the new form', () => {
+    const path = tmp();
+    const old = new Database(path);
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO meta VALUES ('version', '1');
+      CREATE TABLE signins (id TEXT PRIMARY KEY, created_at TEXT NOT NULL, user_id TEXT,
+        app_id TEXT, json TEXT NOT NULL);
+    `);
+    const v1 = buildSignIn(input(1, { evaluation: evaluation([outcome('p9', 'notApplied')]) }));
+    old
+      .prepare('INSERT INTO signins VALUES (?, ?, ?, ?, ?)')
+      .run(v1.id, v1.createdDateTime, v1.userId, v1.appId, JSON.stringify(v1));
+    old.close();
+
+    const store = new SignInStore(path);
+    store.add(buildSignIn(input(2, { evaluation: evaluation([outcome('p9', 'notApplied')]) })));
+    const read = store.list({ orderBy: 'createdDateTime asc' }).value;
+    store.close();
+    expect(read.map((e) => e.appliedConditionalAccessPolicies[0]?.id)).toEqual(['p9', 'p9']);
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'version'").get()).toEqual({
+      value: '2',
+    });
+    db.close();
+  });
+
+  it('refuses a log written by a newer prtlab', () => {
+    const path = tmp();
+    new SignInStore(path).close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'version'").run();
+    db.close();
+    expect(() => new SignInStore(path)).toThrow(
+      expect.objectContaining({ code: 'ERR_CLOUD_STATE', message: expect.stringMatching(/99/) }),
+    );
+  });
+});
