@@ -8,14 +8,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { APP_IDS } from '../../cloud/directory/seed.ts';
-import type { Application, User } from '../../cloud/directory/types.ts';
+import type { Application, NewUser, User } from '../../cloud/directory/types.ts';
 import { type Authority, signCertificate } from '../../cloud/pki/authority.ts';
+import { coreRoutes } from '../../cloud/routes.ts';
 import { type CloudHandle, type StartCloudOptions, startCloud } from '../../cloud/server.ts';
+import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
 import { issueAccessToken } from '../../cloud/token-service/access-tokens.ts';
-import type { HttpResponse } from '../prt-client/http.ts';
+import { tokenRoutes } from '../../cloud/token-service/service.ts';
+import { form, type HttpResponse, httpsRequest } from '../prt-client/http.ts';
 
 /** scrypt parameters that keep password hashing fast in tests. */
 export const TEST_SCRYPT = { ln: 10, r: 8, p: 1 };
+
+/** The password the cloud tests give their users. */
+export const PASSWORD = 'Correct-Horse-9';
+
+/** Exchange Online: its v1 resource URI and its application id. */
+export const EXCHANGE = 'https://outlook.office365.com';
+export const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
+/** Client ids: OneDrive SyncEngine (a broker client) and Microsoft Azure CLI (a public client). */
+export const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
+export const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
+/** Outlook's user agent on Windows: it marks a request as a Windows desktop client's. */
+export const DESKTOP_UA = 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928)';
 
 export interface TestCloud {
   readonly dir: string;
@@ -41,6 +56,92 @@ export async function startTestCloud(
     await stopTestCloud(cloud, dir);
     throw err;
   }
+}
+
+/** A test cloud whose sign-in log the test reads; stopSignInCloud closes both. */
+export interface SignInTestCloud extends TestCloud {
+  readonly store: SignInStore;
+}
+
+/**
+ * startTestCloud with the token service and the core routes, Conditional Access evaluating what
+ * `policies()` returns at each request, and token requests logged to `store`.
+ */
+export async function startSignInCloud(
+  prefix: string,
+  policies: () => unknown[],
+): Promise<SignInTestCloud> {
+  let store: SignInStore | undefined;
+  let started: TestCloud;
+  try {
+    started = await startTestCloud(prefix, {
+      routes: (c) => {
+        store = new SignInStore(join(c.paths.root, SIGNINS_DB_NAME));
+        return [
+          ...tokenRoutes(c, { policies: { list: async () => policies() }, signIns: store }),
+          ...coreRoutes(c),
+        ];
+      },
+    });
+  } catch (err) {
+    store?.close();
+    throw err;
+  }
+  if (!store) throw new Error('the cloud did not build its routes');
+  return { ...started, store };
+}
+
+/** Closes the sign-in log of a cloud startSignInCloud started, then stops it as stopTestCloud does. */
+export async function stopSignInCloud(
+  store: SignInStore | undefined,
+  cloud: CloudHandle | undefined,
+  dir: string | undefined,
+): Promise<void> {
+  store?.close();
+  await stopTestCloud(cloud, dir);
+}
+
+/** Adds the user `<name>@<tenant domain>` with PASSWORD; `more` gives roles, groups and the rest. */
+export function createUser(
+  cloud: CloudHandle,
+  name: string,
+  more: Omit<NewUser, 'upn' | 'password'> = {},
+): Promise<User> {
+  return cloud.directory.users.create({
+    upn: `${name}@${cloud.tenant.domain}`,
+    password: PASSWORD,
+    ...more,
+  });
+}
+
+/**
+ * A v1 password grant (`resource`) to `/common/oauth2/token` over HTTPS, sent with `userAgent`
+ * when one is given (the user agent gives the client's platform).
+ */
+export function passwordToken(
+  cloud: CloudHandle,
+  ca: string,
+  args: {
+    clientId: string;
+    username: string;
+    password: string;
+    resource: string;
+    userAgent?: string;
+  },
+): Promise<HttpResponse> {
+  const f = form({
+    grant_type: 'password',
+    client_id: args.clientId,
+    username: args.username,
+    password: args.password,
+    resource: args.resource,
+  });
+  return httpsRequest(`${cloud.url}/common/oauth2/token`, {
+    method: 'POST',
+    ca,
+    headers: args.userAgent ? { ...f.headers, 'user-agent': args.userAgent } : f.headers,
+    body: f.body,
+  });
 }
 
 /**

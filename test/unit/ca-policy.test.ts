@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCaError } from '../../cloud/ca/errors.ts';
 import { parsePolicy } from '../../cloud/ca/policy.ts';
+import { seedTokenProtectionPolicy } from '../shared/policies.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests patch arbitrary JSON paths.
 type Patchable = Record<string, any>;
@@ -10,52 +11,12 @@ const PILOT = '22222222-2222-4222-8222-222222222222';
 
 /** token-protection.md §2.5, with the placeholders filled. */
 function seedPolicyJson(): Record<string, unknown> {
-  return {
+  return seedTokenProtectionPolicy({
     displayName: 'CA-TP-01 Require token protection - EXO/SPO - Windows desktop (report-only)',
     state: 'enabledForReportingButNotEnforced',
-    conditions: {
-      users: {
-        includeUsers: [],
-        excludeUsers: [BREAK_GLASS],
-        includeGroups: [PILOT],
-        excludeGroups: [],
-        includeRoles: [],
-        excludeRoles: [],
-        includeGuestsOrExternalUsers: null,
-        excludeGuestsOrExternalUsers: {
-          guestOrExternalUserTypes:
-            'internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser,serviceProvider',
-          externalTenants: {
-            '@odata.type': '#microsoft.graph.conditionalAccessAllExternalTenants',
-            membershipKind: 'all',
-          },
-        },
-      },
-      applications: {
-        includeApplications: [
-          '00000002-0000-0ff1-ce00-000000000000',
-          '00000003-0000-0ff1-ce00-000000000000',
-        ],
-        excludeApplications: [],
-        includeUserActions: [],
-      },
-      platforms: { includePlatforms: ['windows'], excludePlatforms: [] },
-      clientAppTypes: ['mobileAppsAndDesktopClients'],
-      locations: null,
-      devices: null,
-      signInRiskLevels: [],
-      userRiskLevels: [],
-    },
-    grantControls: null,
-    sessionControls: {
-      applicationEnforcedRestrictions: null,
-      cloudAppSecurity: null,
-      persistentBrowser: null,
-      signInFrequency: null,
-      disableResilienceDefaults: null,
-      secureSignInSession: { isEnabled: true },
-    },
-  };
+    breakGlassUserId: BREAK_GLASS,
+    pilotGroupId: PILOT,
+  });
 }
 
 function refusal(json: unknown): { path: string; message: string } {

@@ -1,66 +1,39 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/io.ts';
 import { main } from '../../cli/main.ts';
 import { startCloud } from '../../cloud/server.ts';
+import { captureIo, removeDir, runCli, tempDir } from '../shared/cli.ts';
 import { dayCertificate } from '../shared/cloud.ts';
-
-interface Captured extends Io {
-  stdout: string;
-  stderr: string;
-}
-
-function capture(extra: Partial<Io> = {}): Captured {
-  const io: Captured = {
-    stdout: '',
-    stderr: '',
-    out(t) {
-      io.stdout += t;
-    },
-    err(t) {
-      io.stderr += t.endsWith('\n') ? t : `${t}\n`;
-    },
-    ...extra,
-  };
-  return io;
-}
-
-async function run(
-  argv: string[],
-  extra: Partial<Io> = {},
-): Promise<{ code: number; io: Captured }> {
-  const io = capture(extra);
-  const code = await main(argv, io);
-  return { code, io };
-}
 
 let dir: string;
 const PW = 'Correct-Horse-9';
 
+/** `prtlab user add <upn> --password <password> [more...] --data <dir>`. */
+function addUser(upn: string, password: string, ...more: string[]) {
+  return runCli(['user', 'add', upn, '--password', password, ...more, '--data', dir]);
+}
+
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-cloud-cli-'));
+  dir = await tempDir('prtlab-cloud-cli-');
 });
 
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeDir(dir));
 
 describe('prtlab cloud ca', () => {
   it('creates the CA once and prints only its path', async () => {
-    const first = await run(['cloud', 'ca', '--data', dir]);
+    const first = await runCli(['cloud', 'ca', '--data', dir]);
     expect(first.code).toBe(0);
     const path = join(dir, 'cloud', 'ca', 'lab-ca.pem');
-    expect(first.io.stdout).toBe(`${path}\n`);
-    expect(first.io.stderr).toContain('created the lab CA');
+    expect(first.out).toBe(`${path}\n`);
+    expect(first.err).toContain('created the lab CA');
     expect(new X509Certificate(await readFile(path)).ca).toBe(true);
-    const second = await run(['cloud', 'ca', '--data', dir]);
-    expect(second.io.stdout).toBe(`${path}\n`);
-    expect(second.io.stderr).toBe('');
+    const second = await runCli(['cloud', 'ca', '--data', dir]);
+    expect(second.out).toBe(`${path}\n`);
+    expect(second.err).toBe('');
     expect((await stat(join(dir, 'cloud'))).mode & 0o777).toBe(0o700);
   });
 
@@ -68,9 +41,9 @@ describe('prtlab cloud ca', () => {
     const saved = process.env.PRTLAB_HOME;
     process.env.PRTLAB_HOME = dir;
     try {
-      const { code, io } = await run(['cloud', 'ca']);
+      const { code, out } = await runCli(['cloud', 'ca']);
       expect(code).toBe(0);
-      expect(io.stdout).toBe(`${join(dir, 'cloud', 'ca', 'lab-ca.pem')}\n`);
+      expect(out).toBe(`${join(dir, 'cloud', 'ca', 'lab-ca.pem')}\n`);
     } finally {
       if (saved === undefined) delete process.env.PRTLAB_HOME;
       else process.env.PRTLAB_HOME = saved;
@@ -80,12 +53,9 @@ describe('prtlab cloud ca', () => {
 
 describe('prtlab user and group', () => {
   it('adds users (password by flag or stdin), groups and roles, and lists them', async () => {
-    expect((await run(['group', 'add', 'TP Pilot', '--data', dir])).code).toBe(0);
-    const added = await run([
-      'user',
-      'add',
+    expect((await runCli(['group', 'add', 'TP Pilot', '--data', dir])).code).toBe(0);
+    const added = await addUser(
       'alice@contoso.test',
-      '--password',
       PW,
       '--role',
       'Global Administrator',
@@ -93,28 +63,24 @@ describe('prtlab user and group', () => {
       'User',
       '--group',
       'TP Pilot',
-      '--data',
-      dir,
-    ]);
-    expect(added.code).toBe(0);
-    expect(added.io.stdout).toMatch(
-      /^added member alice@contoso\.test \(object id [0-9a-f-]{36}\)\n$/,
     );
-    const viaStdin = await run(
+    expect(added.code).toBe(0);
+    expect(added.out).toMatch(/^added member alice@contoso\.test \(object id [0-9a-f-]{36}\)\n$/);
+    const viaStdin = await runCli(
       ['user', 'add', 'bob@fabrikam.test', '--guest', '--password-stdin', '--data', dir],
       { readStdin: async () => `${PW}\n` },
     );
     expect(viaStdin.code).toBe(0);
-    expect(viaStdin.io.stdout).toContain('added guest bob@fabrikam.test');
+    expect(viaStdin.out).toContain('added guest bob@fabrikam.test');
 
-    const list = await run(['user', 'list', '--data', dir]);
+    const list = await runCli(['user', 'list', '--data', dir]);
     expect(list.code).toBe(0);
-    expect(list.io.stdout).toMatch(/^UPN +OBJECT ID +KIND +ENABLED +ROLES +GROUPS\n/);
-    expect(list.io.stdout).toContain('Global Administrator, User');
-    expect(list.io.stdout).toContain('TP Pilot');
-    expect(list.io.stdout).not.toContain(PW);
+    expect(list.out).toMatch(/^UPN +OBJECT ID +KIND +ENABLED +ROLES +GROUPS\n/);
+    expect(list.out).toContain('Global Administrator, User');
+    expect(list.out).toContain('TP Pilot');
+    expect(list.out).not.toContain(PW);
 
-    const json = JSON.parse((await run(['user', 'list', '--json', '--data', dir])).io.stdout);
+    const json = JSON.parse((await runCli(['user', 'list', '--json', '--data', dir])).out);
     expect(json).toHaveLength(2);
     expect(json[0]).toMatchObject({ upn: 'alice@contoso.test', kind: 'member', enabled: true });
     expect(json[0].roles.map((r: { displayName: string }) => r.displayName)).toEqual([
@@ -124,7 +90,7 @@ describe('prtlab user and group', () => {
     expect(json[1]).toMatchObject({ upn: 'bob@fabrikam.test', kind: 'guest' });
     expect(JSON.stringify(json)).not.toMatch(/password|scrypt/);
 
-    const groups = JSON.parse((await run(['group', 'list', '--json', '--data', dir])).io.stdout);
+    const groups = JSON.parse((await runCli(['group', 'list', '--json', '--data', dir])).out);
     expect(groups[0].members).toEqual([
       { id: json[0].id, userPrincipalName: 'alice@contoso.test' },
     ]);
@@ -140,67 +106,40 @@ describe('prtlab user and group', () => {
   });
 
   it('disables and enables users', async () => {
-    await run(['user', 'add', 'alice@contoso.test', '--password', PW, '--data', dir]);
-    const off = await run(['user', 'disable', 'ALICE@contoso.test', '--data', dir]);
-    expect(off.io.stdout).toBe('disabled alice@contoso.test\n');
-    const json = JSON.parse((await run(['user', 'list', '--json', '--data', dir])).io.stdout);
+    await addUser('alice@contoso.test', PW);
+    const off = await runCli(['user', 'disable', 'ALICE@contoso.test', '--data', dir]);
+    expect(off.out).toBe('disabled alice@contoso.test\n');
+    const json = JSON.parse((await runCli(['user', 'list', '--json', '--data', dir])).out);
     expect(json[0].enabled).toBe(false);
-    expect((await run(['user', 'enable', json[0].id, '--data', dir])).code).toBe(0);
+    expect((await runCli(['user', 'enable', json[0].id, '--data', dir])).code).toBe(0);
   });
 
   it('prints coded errors with exit code 1, usage errors with 2', async () => {
-    await run(['user', 'add', 'alice@contoso.test', '--password', PW, '--data', dir]);
-    const dup = await run(['user', 'add', 'Alice@Contoso.Test', '--password', PW, '--data', dir]);
+    await addUser('alice@contoso.test', PW);
+    const dup = await addUser('Alice@Contoso.Test', PW);
     expect(dup.code).toBe(1);
-    expect(dup.io.stderr).toMatch(/already exists \[ERR_DIRECTORY\]\n$/);
-    expect(dup.io.stderr).not.toContain(PW);
-    const role = await run([
-      'user',
-      'add',
-      'x@contoso.test',
-      '--password',
-      PW,
-      '--role',
-      'Wizard',
-      '--data',
-      dir,
-    ]);
+    expect(dup.err).toMatch(/already exists \[ERR_DIRECTORY\]\n$/);
+    expect(dup.err).not.toContain(PW);
+    const role = await addUser('x@contoso.test', PW, '--role', 'Wizard');
     expect(role.code).toBe(1);
-    expect(role.io.stderr).toContain('Cloud Device Administrator');
-    const short = await run([
-      'user',
-      'add',
-      'y@contoso.test',
-      '--password',
-      'short',
-      '--data',
-      dir,
-    ]);
+    expect(role.err).toContain('Cloud Device Administrator');
+    const short = await addUser('y@contoso.test', 'short');
     expect(short.code).toBe(1);
-    expect(short.io.stderr).not.toContain('short@');
-    const noPw = await run(['user', 'add', 'z@contoso.test', '--data', dir]);
+    expect(short.err).not.toContain('short@');
+    const noPw = await runCli(['user', 'add', 'z@contoso.test', '--data', dir]);
     expect(noPw.code).toBe(2);
-    expect(noPw.io.stderr).toContain('[ERR_USAGE]');
-    const both = await run([
-      'user',
-      'add',
-      'z@contoso.test',
-      '--password',
-      PW,
-      '--password-stdin',
-      '--data',
-      dir,
-    ]);
+    expect(noPw.err).toContain('[ERR_USAGE]');
+    const both = await addUser('z@contoso.test', PW, '--password-stdin');
     expect(both.code).toBe(2);
-    expect((await run(['user', 'frobnicate', '--data', dir])).code).toBe(2);
-    expect((await run(['user', 'list', 'extra', '--data', dir])).code).toBe(2);
-    expect((await run(['group', 'add', '--data', dir])).code).toBe(2);
-    const dupGroup = await run(['group', 'add', 'g', '--data', dir]);
+    expect((await runCli(['user', 'frobnicate', '--data', dir])).code).toBe(2);
+    expect((await runCli(['user', 'list', 'extra', '--data', dir])).code).toBe(2);
+    expect((await runCli(['group', 'add', '--data', dir])).code).toBe(2);
+    const dupGroup = await runCli(['group', 'add', 'g', '--data', dir]);
     expect(dupGroup.code).toBe(0);
-    expect((await run(['group', 'add', 'G', '--data', dir])).code).toBe(1);
-    const missing = await run(['user', 'disable', 'nobody@contoso.test', '--data', dir]);
+    expect((await runCli(['group', 'add', 'G', '--data', dir])).code).toBe(1);
+    const missing = await runCli(['user', 'disable', 'nobody@contoso.test', '--data', dir]);
     expect(missing.code).toBe(1);
-    expect(missing.io.stderr).toContain('[ERR_DIRECTORY]');
+    expect(missing.err).toContain('[ERR_DIRECTORY]');
   });
 
   it('has help for every command', async () => {
@@ -214,12 +153,12 @@ describe('prtlab user and group', () => {
       ['user', 'add', '--help'],
       ['group', '--help'],
     ]) {
-      const { code, io } = await run(argv);
+      const { code, out } = await runCli(argv);
       expect(code, argv.join(' ')).toBe(0);
-      expect(io.stdout).toMatch(/^(Usage|prtlab)/);
+      expect(out).toMatch(/^(Usage|prtlab)/);
     }
-    expect((await run(['user', '--help'])).io.stdout).toContain('--password-stdin');
-    expect((await run(['cloud', 'serve', '--help'])).io.stdout).toContain('--allow-remote');
+    expect((await runCli(['user', '--help'])).out).toContain('--password-stdin');
+    expect((await runCli(['cloud', 'serve', '--help'])).out).toContain('--allow-remote');
   });
 });
 
@@ -235,7 +174,7 @@ describe('prtlab cloud device', () => {
   it('pre-creates, lists, disables and deletes devices', async () => {
     const id = '5d2c6f0e-7a1b-4c3d-9e8f-0a1b2c3d4e5f';
     const file = await onPremCert(id.toUpperCase());
-    const created = await run([
+    const created = await runCli([
       'cloud',
       'device',
       'precreate',
@@ -247,51 +186,60 @@ describe('prtlab cloud device', () => {
       dir,
     ]);
     expect(created.code).toBe(0);
-    expect(created.io.stdout).toContain(`pre-created hybrid device ${id} (WKS-01)`);
-    const again = await run(['cloud', 'device', 'precreate', '--cert', file, '--data', dir]);
+    expect(created.out).toContain(`pre-created hybrid device ${id} (WKS-01)`);
+    const again = await runCli(['cloud', 'device', 'precreate', '--cert', file, '--data', dir]);
     expect(again.code).toBe(1);
-    expect(again.io.stderr).toContain('[ERR_DIRECTORY]');
+    expect(again.err).toContain('[ERR_DIRECTORY]');
 
-    const list = await run(['cloud', 'device', 'list', '--data', dir]);
-    expect(list.io.stdout).toMatch(/DEVICE ID +NAME +JOIN +TRUST +STATE +ENABLED +THUMBPRINT/);
-    expect(list.io.stdout).toMatch(new RegExp(`${id} +WKS-01 +6 +ServerAd +precreated +yes +-`));
+    const list = await runCli(['cloud', 'device', 'list', '--data', dir]);
+    expect(list.out).toMatch(/DEVICE ID +NAME +JOIN +TRUST +STATE +ENABLED +THUMBPRINT/);
+    expect(list.out).toMatch(new RegExp(`${id} +WKS-01 +6 +ServerAd +precreated +yes +-`));
     const json = JSON.parse(
-      (await run(['cloud', 'device', 'list', '--json', '--data', dir])).io.stdout,
+      (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
     );
     expect(json[0]).toMatchObject({ id, joinType: 6, trustType: 'ServerAd', enabled: true });
     expect(json[0].onPremCertificateThumbprint).toMatch(/^[0-9A-F]{40}$/);
 
-    expect((await run(['cloud', 'device', 'disable', id, '--data', dir])).io.stdout).toContain(
+    expect((await runCli(['cloud', 'device', 'disable', id, '--data', dir])).out).toContain(
       'disabled device',
     );
     const disabled = JSON.parse(
-      (await run(['cloud', 'device', 'list', '--json', '--data', dir])).io.stdout,
+      (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
     );
     expect(disabled[0].enabled).toBe(false);
-    expect((await run(['cloud', 'device', 'enable', json[0].objectId, '--data', dir])).code).toBe(
-      0,
-    );
-    expect((await run(['cloud', 'device', 'delete', id, '--data', dir])).code).toBe(0);
-    expect((await run(['cloud', 'device', 'list', '--data', dir])).io.stdout).toBe('no devices\n');
-    const gone = await run(['cloud', 'device', 'delete', id, '--data', dir]);
+    expect(
+      (await runCli(['cloud', 'device', 'enable', json[0].objectId, '--data', dir])).code,
+    ).toBe(0);
+    expect((await runCli(['cloud', 'device', 'delete', id, '--data', dir])).code).toBe(0);
+    expect((await runCli(['cloud', 'device', 'list', '--data', dir])).out).toBe('no devices\n');
+    const gone = await runCli(['cloud', 'device', 'delete', id, '--data', dir]);
     expect(gone.code).toBe(1);
-    expect(gone.io.stderr).toContain('[ERR_DIRECTORY]');
+    expect(gone.err).toContain('[ERR_DIRECTORY]');
   });
 
   it('refuses bad certificates and bad arguments', async () => {
     const junk = join(dir, 'junk.pem');
     await writeFile(junk, 'not a certificate');
-    const bad = await run(['cloud', 'device', 'precreate', '--cert', junk, '--data', dir]);
+    const bad = await runCli(['cloud', 'device', 'precreate', '--cert', junk, '--data', dir]);
     expect(bad.code).toBe(1);
-    expect(bad.io.stderr).toContain('[ERR_DIRECTORY]');
-    expect((await run(['cloud', 'device', 'precreate', '--data', dir])).code).toBe(2);
+    expect(bad.err).toContain('[ERR_DIRECTORY]');
+    expect((await runCli(['cloud', 'device', 'precreate', '--data', dir])).code).toBe(2);
     expect(
-      (await run(['cloud', 'device', 'precreate', '--cert', join(dir, 'none.pem'), '--data', dir]))
-        .code,
+      (
+        await runCli([
+          'cloud',
+          'device',
+          'precreate',
+          '--cert',
+          join(dir, 'none.pem'),
+          '--data',
+          dir,
+        ])
+      ).code,
     ).toBe(2);
-    expect((await run(['cloud', 'device', 'disable', '--data', dir])).code).toBe(2);
-    expect((await run(['cloud', 'device', 'list', '--cert', 'x', '--data', dir])).code).toBe(2);
-    expect((await run(['cloud', 'device', 'explode', '--data', dir])).code).toBe(2);
+    expect((await runCli(['cloud', 'device', 'disable', '--data', dir])).code).toBe(2);
+    expect((await runCli(['cloud', 'device', 'list', '--cert', 'x', '--data', dir])).code).toBe(2);
+    expect((await runCli(['cloud', 'device', 'explode', '--data', dir])).code).toBe(2);
   });
 });
 
@@ -299,19 +247,11 @@ describe('the CLI next to a running cloud', () => {
   it('changes the directory while the cloud has it open (SQLite WAL)', async () => {
     const cloud = await startCloud({ dataDir: dir, port: 0 });
     try {
-      const added = await run([
-        'user',
-        'add',
-        'carol@contoso.test',
-        '--password',
-        PW,
-        '--data',
-        dir,
-      ]);
+      const added = await addUser('carol@contoso.test', PW);
       expect(added.code).toBe(0);
       const carol = await cloud.directory.users.findByUpn('carol@contoso.test');
       expect(carol?.enabled).toBe(true);
-      expect((await run(['user', 'disable', 'carol@contoso.test', '--data', dir])).code).toBe(0);
+      expect((await runCli(['user', 'disable', 'carol@contoso.test', '--data', dir])).code).toBe(0);
       expect((await cloud.directory.users.get(carol!.id))?.enabled).toBe(false);
     } finally {
       await cloud.close();
@@ -321,7 +261,7 @@ describe('the CLI next to a running cloud', () => {
 
 describe('prtlab cloud serve', () => {
   it('refuses a non-loopback host before creating anything', async () => {
-    const { code, io } = await run([
+    const { code, err } = await runCli([
       'cloud',
       'serve',
       '--host',
@@ -332,14 +272,14 @@ describe('prtlab cloud serve', () => {
       dir,
     ]);
     expect(code).toBe(1);
-    expect(io.stderr).toMatch(/non-loopback.*\[ERR_CLOUD_CONFIG\]/);
+    expect(err).toMatch(/non-loopback.*\[ERR_CLOUD_CONFIG\]/);
     await expect(stat(join(dir, 'cloud'))).rejects.toThrow();
-    expect((await run(['cloud', 'serve', '--port', 'abc', '--data', dir])).code).toBe(2);
+    expect((await runCli(['cloud', 'serve', '--port', 'abc', '--data', dir])).code).toBe(2);
   });
 
   it('serves until stopped, printing URL, tenant and CA path', async () => {
     const stop = new AbortController();
-    const io = capture({ stop: stop.signal });
+    const io = captureIo({ stop: stop.signal });
     const exit = main(['cloud', 'serve', '--port', '0', '--data', dir], io);
     for (let i = 0; i < 200 && !io.stdout.includes('listening on'); i++) {
       await new Promise((r) => setTimeout(r, 25));

@@ -4,16 +4,8 @@ import { APP_IDS } from '../../cloud/directory/seed.ts';
 import type { Application, User } from '../../cloud/directory/types.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
-import { httpsRequest } from '../prt-client/http.ts';
-import {
-  graphToken,
-  type JsonReply,
-  startTestCloud,
-  stopTestCloud,
-  withJson,
-} from '../shared/cloud.ts';
-
-const CLIENT = '14d82eec-204b-4c2f-b7e8-296a70dab67e';
+import { createUser, PASSWORD, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
+import { adminToken, expectGraphError, graphRequest } from '../shared/graph.ts';
 
 let dir: string;
 let cloud: CloudHandle;
@@ -21,50 +13,23 @@ let ca: string;
 let admin: User;
 let reader: User;
 let plain: User;
-let graph: Application;
 let exchange: Application;
 const joinedId = randomUUID();
 const registeredId = randomUUID();
 
-async function get(path: string, bearer?: string): Promise<JsonReply> {
-  const headers: Record<string, string> = {};
-  if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
-  const url = path.startsWith('https://') ? path : `${cloud.url}${path}`;
-  return withJson(await httpsRequest(url, { method: 'GET', ca, headers }));
-}
-
-function token(user: User, resource: Application = graph): Promise<string> {
-  return graphToken(cloud, user, CLIENT, resource);
-}
-
-function expectGraphError(r: JsonReply, status: number, code: string): void {
-  expect(r.status, r.body).toBe(status);
-  expect(r.json.error.code).toBe(code);
-  expect(typeof r.json.error.message).toBe('string');
-  expect(r.json.error.innerError['request-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.body).not.toMatch(/\n\s+at /);
-}
+const get = (path: string, bearer?: string) => graphRequest(cloud, ca, 'GET', path, bearer);
+const token = (user: User, resource?: Application) => adminToken(cloud, user, resource);
 
 const q = (s: string): string => encodeURIComponent(s);
 
 beforeAll(async () => {
   ({ dir, cloud, ca } = await startTestCloud('prtlab-graph-dir-', { routes: coreRoutes() }));
-  const domain = cloud.tenant.domain;
-  const pw = 'Correct-Horse-9';
-  admin = await cloud.directory.users.create({
-    upn: `caadmin@${domain}`,
-    password: pw,
-    roles: ['Conditional Access Administrator'],
-  });
-  reader = await cloud.directory.users.create({
-    upn: `reader@${domain}`,
-    password: pw,
-    roles: ['Security Reader'],
-  });
-  plain = await cloud.directory.users.create({ upn: `plain@${domain}`, password: pw });
+  admin = await createUser(cloud, 'caadmin', { roles: ['Conditional Access Administrator'] });
+  reader = await createUser(cloud, 'reader', { roles: ['Security Reader'] });
+  plain = await createUser(cloud, 'plain');
   await cloud.directory.users.create({
     upn: 'guest_x@fabrikam.test',
-    password: pw,
+    password: PASSWORD,
     kind: 'guest',
     displayName: 'Guest X',
   });
@@ -84,13 +49,10 @@ beforeAll(async () => {
     operatingSystem: 'Windows',
     operatingSystemVersion: '10.0.22631.1',
   });
-  graph = (await cloud.directory.applications.get(APP_IDS.microsoftGraph))!;
   exchange = (await cloud.directory.applications.get(APP_IDS.exchangeOnline))!;
 }, 60_000);
 
-afterAll(async () => {
-  await stopTestCloud(cloud, dir);
-});
+afterAll(() => stopTestCloud(cloud, dir));
 
 describe('Graph directory endpoints', () => {
   it('lists users in the Graph shape and filters by userPrincipalName and userType', async () => {

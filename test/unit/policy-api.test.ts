@@ -5,15 +5,9 @@ import type { Application, User } from '../../cloud/directory/types.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
 import { httpsRequest } from '../prt-client/http.ts';
-import {
-  graphToken,
-  type JsonReply,
-  startTestCloud,
-  stopTestCloud,
-  withJson,
-} from '../shared/cloud.ts';
+import { createUser, startTestCloud, stopTestCloud, withJson } from '../shared/cloud.ts';
+import { adminToken, expectGraphError, graphRequest } from '../shared/graph.ts';
 
-const CLIENT = '14d82eec-204b-4c2f-b7e8-296a70dab67e';
 const POLICIES = '/beta/identity/conditionalAccess/policies';
 
 let dir: string;
@@ -21,41 +15,11 @@ let cloud: CloudHandle;
 let ca: string;
 let admin: User;
 let reader: User;
-let graph: Application;
 let exchange: Application;
 
-async function call(
-  method: string,
-  path: string,
-  bearer?: string,
-  body?: unknown,
-): Promise<JsonReply> {
-  const headers: Record<string, string> = {};
-  if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  return withJson(
-    await httpsRequest(`${cloud.url}${path}`, {
-      method,
-      ca,
-      headers,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    }),
-  );
-}
-
-function token(user: User, resource: Application = graph): Promise<string> {
-  return graphToken(cloud, user, CLIENT, resource);
-}
-
-function expectGraphError(r: JsonReply, status: number, code: string): void {
-  expect(r.status, r.body).toBe(status);
-  expect(r.json.error.code).toBe(code);
-  expect(typeof r.json.error.message).toBe('string');
-  expect(r.json.error.innerError['request-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.json.error.innerError['client-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-  expect(r.json.error.innerError.date).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
-  expect(r.body).not.toMatch(/\n\s+at /);
-}
+const call = (method: string, path: string, bearer?: string, body?: unknown) =>
+  graphRequest(cloud, ca, method, path, bearer, body);
+const token = (user: User, resource?: Application) => adminToken(cloud, user, resource);
 
 const policy = {
   displayName: 'Token protection',
@@ -71,24 +35,12 @@ const policy = {
 
 beforeAll(async () => {
   ({ dir, cloud, ca } = await startTestCloud('prtlab-policy-api-', { routes: coreRoutes() }));
-  const domain = cloud.tenant.domain;
-  admin = await cloud.directory.users.create({
-    upn: `caadmin@${domain}`,
-    password: 'Correct-Horse-9',
-    roles: ['Conditional Access Administrator'],
-  });
-  reader = await cloud.directory.users.create({
-    upn: `reader@${domain}`,
-    password: 'Correct-Horse-9',
-    roles: ['Global Reader'],
-  });
-  graph = (await cloud.directory.applications.get(APP_IDS.microsoftGraph))!;
+  admin = await createUser(cloud, 'caadmin', { roles: ['Conditional Access Administrator'] });
+  reader = await createUser(cloud, 'reader', { roles: ['Global Reader'] });
   exchange = (await cloud.directory.applications.get(APP_IDS.exchangeOnline))!;
 }, 60_000);
 
-afterAll(async () => {
-  await stopTestCloud(cloud, dir);
-});
+afterAll(() => stopTestCloud(cloud, dir));
 
 describe('/beta/identity/conditionalAccess/policies', () => {
   it('creates, reads, lists, patches and deletes a policy', async () => {
@@ -166,11 +118,7 @@ describe('/beta/identity/conditionalAccess/policies', () => {
 
   it('lets Security Administrators and Global Administrators in', async () => {
     for (const role of ['Security Administrator', 'Global Administrator']) {
-      const user = await cloud.directory.users.create({
-        upn: `${role.split(' ')[0]!.toLowerCase()}@${cloud.tenant.domain}`,
-        password: 'Correct-Horse-9',
-        roles: [role],
-      });
+      const user = await createUser(cloud, role.split(' ')[0]!.toLowerCase(), { roles: [role] });
       expect((await call('GET', POLICIES, await token(user))).status).toBe(200);
     }
   });

@@ -1,53 +1,29 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/io.ts';
-import { main } from '../../cli/main.ts';
 import { RESOURCE_IDS } from '../../cloud/ca/catalog.ts';
-
-interface Captured extends Io {
-  stdout: string;
-  stderr: string;
-}
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io: Captured = {
-    stdout: '',
-    stderr: '',
-    out(t) {
-      io.stdout += t;
-    },
-    err(t) {
-      io.stderr += t.endsWith('\n') ? t : `${t}\n`;
-    },
-  };
-  const code = await main(argv, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
+import { removeDir, runCli, tempDir } from '../shared/cli.ts';
 
 let dir: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-policy-cli-'));
+  dir = await tempDir('prtlab-policy-cli-');
 });
 
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeDir(dir));
 
 describe('prtlab policy', () => {
   it('prints help', async () => {
-    const r = await run(['policy', '--help']);
+    const r = await runCli(['policy', '--help']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('--preset token-protection');
-    expect((await run(['policy'])).code).toBe(2);
-    expect((await run(['--help'])).out).toMatch(/policy {8}add, list/);
+    expect((await runCli(['policy'])).code).toBe(2);
+    expect((await runCli(['--help'])).out).toMatch(/policy {8}add, list/);
   });
 
   it('adds the token-protection preset with a group and a break-glass user', async () => {
-    expect((await run(['group', 'add', 'TP Pilot', '--data', dir])).code).toBe(0);
-    const user = await run([
+    expect((await runCli(['group', 'add', 'TP Pilot', '--data', dir])).code).toBe(0);
+    const user = await runCli([
       'user',
       'add',
       'breakglass@contoso.test',
@@ -57,7 +33,7 @@ describe('prtlab policy', () => {
       dir,
     ]);
     expect(user.code).toBe(0);
-    const add = await run([
+    const add = await runCli([
       'policy',
       'add',
       '--preset',
@@ -73,7 +49,7 @@ describe('prtlab policy', () => {
     expect(add.code).toBe(0);
     expect(add.out).toMatch(/^added policy '.+' \(id [0-9a-f-]{36}, state enabledForReporting/);
 
-    const list = JSON.parse((await run(['policy', 'list', '--json', '--data', dir])).out);
+    const list = JSON.parse((await runCli(['policy', 'list', '--json', '--data', dir])).out);
     expect(list).toHaveLength(1);
     const p = list[0];
     expect(p.state).toBe('enabledForReportingButNotEnforced');
@@ -85,18 +61,18 @@ describe('prtlab policy', () => {
     expect(p.conditions.users.excludeUsers).toHaveLength(1);
     expect(p.sessionControls.secureSignInSession.isEnabled).toBe(true);
 
-    const table = await run(['policy', 'list', '--data', dir]);
+    const table = await runCli(['policy', 'list', '--data', dir]);
     expect(table.out).toContain('ID');
     expect(table.out).toContain(p.id);
 
-    const on = await run(['policy', 'set-state', p.id, 'on', '--data', dir]);
+    const on = await runCli(['policy', 'set-state', p.id, 'on', '--data', dir]);
     expect(on.code).toBe(0);
     expect(on.out).toContain('is now enabled');
     expect(on.err).toBe('');
   });
 
   it('warns about a risky preset and an enabled policy with no report-only history', async () => {
-    const add = await run([
+    const add = await runCli([
       'policy',
       'add',
       '--preset',
@@ -124,39 +100,46 @@ describe('prtlab policy', () => {
       },
     };
     await writeFile(file, JSON.stringify(doc));
-    const add = await run(['policy', 'add', file, '--data', dir]);
+    const add = await runCli(['policy', 'add', file, '--data', dir]);
     expect(add.code).toBe(0);
     expect(add.err).toContain('[office365-group]');
     expect(add.err).toContain('[client-app-types]');
-    const [p] = JSON.parse((await run(['policy', 'list', '--json', '--data', dir])).out);
+    const [p] = JSON.parse((await runCli(['policy', 'list', '--json', '--data', dir])).out);
     const { id, createdDateTime, modifiedDateTime, ...rest } = p;
     expect(rest).toEqual(doc);
     expect(modifiedDateTime).toBeNull();
 
-    const report = await run(['policy', 'set-state', id, 'reportOnly', '--data', dir]);
+    const report = await runCli(['policy', 'set-state', id, 'reportOnly', '--data', dir]);
     expect(report.out).toContain('enabledForReportingButNotEnforced');
-    const on = await run(['policy', 'set-state', id, 'enabled', '--data', dir]);
+    const on = await runCli(['policy', 'set-state', id, 'enabled', '--data', dir]);
     expect(on.err).not.toContain('enabled-without-report-only');
   });
 
   it('refuses bad input with coded errors', async () => {
     const file = join(dir, 'bad.json');
     await writeFile(file, JSON.stringify({ displayName: 'x', state: 'on', conditions: {} }));
-    const bad = await run(['policy', 'add', file, '--data', dir]);
+    const bad = await runCli(['policy', 'add', file, '--data', dir]);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('[ERR_CA_POLICY]');
     await writeFile(file, '{');
-    expect((await run(['policy', 'add', file, '--data', dir])).err).toContain('not JSON');
-    expect((await run(['policy', 'add', join(dir, 'none.json'), '--data', dir])).code).toBe(2);
-    expect((await run(['policy', 'add', '--preset', 'nope', '--data', dir])).code).toBe(2);
-    expect((await run(['policy', 'add', file, '--state', 'on', '--data', dir])).code).toBe(2);
-    expect((await run(['policy', 'list', '--state', 'on', '--data', dir])).code).toBe(2);
-    const state = await run(['policy', 'set-state', crypto.randomUUID(), 'maybe', '--data', dir]);
+    expect((await runCli(['policy', 'add', file, '--data', dir])).err).toContain('not JSON');
+    expect((await runCli(['policy', 'add', join(dir, 'none.json'), '--data', dir])).code).toBe(2);
+    expect((await runCli(['policy', 'add', '--preset', 'nope', '--data', dir])).code).toBe(2);
+    expect((await runCli(['policy', 'add', file, '--state', 'on', '--data', dir])).code).toBe(2);
+    expect((await runCli(['policy', 'list', '--state', 'on', '--data', dir])).code).toBe(2);
+    const state = await runCli([
+      'policy',
+      'set-state',
+      crypto.randomUUID(),
+      'maybe',
+      '--data',
+      dir,
+    ]);
     expect(state.code).toBe(2);
-    const missing = await run(['policy', 'set-state', crypto.randomUUID(), 'on', '--data', dir]);
+    const missing = await runCli(['policy', 'set-state', crypto.randomUUID(), 'on', '--data', dir]);
     expect(missing.code).toBe(1);
     expect(missing.err).toContain('no policy');
-    const group = await run([
+    const group = await runCli([
       'policy',
       'add',
       '--preset',
@@ -167,22 +150,22 @@ describe('prtlab policy', () => {
       dir,
     ]);
     expect(group.code).toBe(1);
-    expect((await run(['policy', 'list', '--data', dir])).out).toBe('no policies\n');
+    expect((await runCli(['policy', 'list', '--data', dir])).out).toBe('no policies\n');
   });
 });
 
 describe('prtlab policy edition', () => {
   it('prints the default, sets another, and refuses an unknown one', async () => {
-    expect(await run(['policy', 'edition', '--data', dir])).toMatchObject({
+    expect(await runCli(['policy', 'edition', '--data', dir])).toMatchObject({
       code: 0,
       out: '2023-preview\n',
     });
-    expect((await run(['policy', 'edition', '2025-ga', '--data', dir])).code).toBe(0);
-    expect((await run(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
-    const bad = await run(['policy', 'edition', '2030', '--data', dir]);
+    expect((await runCli(['policy', 'edition', '2025-ga', '--data', dir])).code).toBe(0);
+    expect((await runCli(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
+    const bad = await runCli(['policy', 'edition', '2030', '--data', dir]);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('ERR_CA_POLICY');
-    expect((await run(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
-    expect((await run(['policy', 'edition', 'a', 'b', '--data', dir])).code).toBe(2);
+    expect((await runCli(['policy', 'edition', '--data', dir])).out).toBe('2025-ga\n');
+    expect((await runCli(['policy', 'edition', 'a', 'b', '--data', dir])).code).toBe(2);
   });
 });

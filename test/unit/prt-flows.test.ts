@@ -8,20 +8,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import {
-  BROKER_PLUGIN,
-  type Device,
-  DRS_RESOURCE,
-  type Prt,
-  PrtTestClient,
-} from '../prt-client/client.ts';
+import { BROKER_PLUGIN, type Device, type Prt, PrtTestClient } from '../prt-client/client.ts';
 import { deviceSignedJwt, sessionSignedJwt, unwrapSessionKey } from '../prt-client/crypto.ts';
 import { httpsRequest } from '../prt-client/http.ts';
-import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
-
-const EXCHANGE = 'https://outlook.office365.com';
-const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
-const PASSWORD = 'Correct-Horse-9';
+import {
+  EXCHANGE,
+  entraError,
+  ONEDRIVE,
+  PASSWORD,
+  startTestCloud,
+  stopTestCloud,
+} from '../shared/cloud.ts';
+import { devicePrt, joinDevice, registrationTokens } from '../shared/devices.ts';
 
 let dir: string;
 let cloud: CloudHandle;
@@ -38,30 +36,12 @@ function aadsts(body: string): number {
   return entraError(body).code;
 }
 
-async function newDevice(): Promise<Device> {
-  const drs = JSON.parse(
-    (
-      await client.passwordGrant({
-        clientId: BROKER_PLUGIN,
-        username: upn,
-        password: PASSWORD,
-        resource: DRS_RESOURCE,
-      })
-    ).body,
-  );
-  const { device: d, response } = await client.registerDevice(drs.access_token, 0);
-  expect(response.status).toBe(200);
-  return d;
+function newDevice(): Promise<Device> {
+  return joinDevice(client, upn, PASSWORD);
 }
 
-async function prtFor(d: Device, kdfVersion: 1 | 2 = 2): Promise<Prt> {
-  const { prt, response } = await client.requestPrt(d, {
-    username: upn,
-    password: PASSWORD,
-    kdfVersion,
-  });
-  expect(response.status, response.body).toBe(200);
-  return prt!;
+function prtFor(d: Device, kdfVersion: 1 | 2 = 2): Promise<Prt> {
+  return devicePrt(client, d, { username: upn, password: PASSWORD, kdfVersion });
 }
 
 beforeAll(async () => {
@@ -277,16 +257,7 @@ describe('time, inner grants and certificate forms', () => {
   });
 
   it('a PRT from a broker refresh token (inner grant refresh_token), with x5c as an array', async () => {
-    const broker = JSON.parse(
-      (
-        await client.passwordGrant({
-          clientId: BROKER_PLUGIN,
-          username: upn,
-          password: PASSWORD,
-          resource: DRS_RESOURCE,
-        })
-      ).body,
-    );
+    const broker = await registrationTokens(client, upn, PASSWORD);
     const payload = {
       client_id: BROKER_PLUGIN,
       request_nonce: await client.nonce(),

@@ -3,24 +3,24 @@
  * Online, a bound request (PRT-signed, from a joined Windows device) and unbound ones (password
  * grants from a desktop client), read back from the cloud's sign-in log.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/io.ts';
-import { main } from '../../cli/main.ts';
-import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
-import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
-import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import { BROKER_PLUGIN, DRS_RESOURCE, PrtTestClient } from '../prt-client/client.ts';
-import { httpsRequest } from '../prt-client/http.ts';
-import { startTestCloud, stopTestCloud } from '../shared/cloud.ts';
+import type { SignInStore } from '../../cloud/signins/store.ts';
+import { PrtTestClient } from '../prt-client/client.ts';
+import { runCli } from '../shared/cli.ts';
+import {
+  AZ_CLI,
+  DESKTOP_UA,
+  EXCHANGE,
+  EXO_ID,
+  ONEDRIVE,
+  PASSWORD,
+  passwordToken,
+  startSignInCloud,
+  stopSignInCloud,
+} from '../shared/cloud.ts';
+import { devicePrt, joinDevice } from '../shared/devices.ts';
 
-const EXCHANGE = 'https://outlook.office365.com';
-const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
-const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
-const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
-const PASSWORD = 'Correct-Horse-9';
-const DESKTOP_UA = 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928)';
 const POLICY_ID = '5b0f6c3e-2a8f-4c1e-9d4a-6f1e2b3c4d5e';
 
 let dir: string;
@@ -29,47 +29,19 @@ let ca: string;
 let store: SignInStore;
 let policies: unknown[] = [];
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out(t) {
-      out += t;
-    },
-    err(t) {
-      err += t;
-    },
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
-
 async function desktopPassword(upn: string): Promise<void> {
-  const r = await httpsRequest(`${cloud.url}/common/oauth2/token`, {
-    method: 'POST',
-    ca,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': DESKTOP_UA },
-    body: new URLSearchParams({
-      grant_type: 'password',
-      client_id: AZ_CLI,
-      username: upn,
-      password: PASSWORD,
-      resource: EXCHANGE,
-    }).toString(),
+  const r = await passwordToken(cloud, ca, {
+    clientId: AZ_CLI,
+    username: upn,
+    password: PASSWORD,
+    resource: EXCHANGE,
+    userAgent: DESKTOP_UA,
   });
   expect(r.status, r.body).toBe(200);
 }
 
 beforeAll(async () => {
-  ({ dir, cloud, ca } = await startTestCloud('prtlab-report-', {
-    routes: (c) => {
-      store = new SignInStore(join(c.paths.root, SIGNINS_DB_NAME));
-      return [
-        ...tokenRoutes(c, { policies: { list: async () => policies }, signIns: store }),
-        ...coreRoutes(c),
-      ];
-    },
-  }));
+  ({ dir, cloud, ca, store } = await startSignInCloud('prtlab-report-', () => policies));
   const pilot = await cloud.directory.groups.create('TP Pilot');
   const adele = `adele@${cloud.tenant.domain}`;
   const sam = `sam@${cloud.tenant.domain}`;
@@ -77,17 +49,7 @@ beforeAll(async () => {
     await cloud.directory.users.create({ upn, password: PASSWORD, groups: [pilot.id] });
   }
   const client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
-  const drs = JSON.parse(
-    (
-      await client.passwordGrant({
-        clientId: BROKER_PLUGIN,
-        username: adele,
-        password: PASSWORD,
-        resource: DRS_RESOURCE,
-      })
-    ).body,
-  );
-  const { device } = await client.registerDevice(drs.access_token, 0);
+  const device = await joinDevice(client, adele, PASSWORD);
 
   policies = [
     {
@@ -104,13 +66,9 @@ beforeAll(async () => {
     },
   ];
   // Bound: OneDrive through the broker with adele's PRT, twice.
-  const { prt } = await client.requestPrt(device, {
-    username: adele,
-    password: PASSWORD,
-    kdfVersion: 2,
-  });
+  const prt = await devicePrt(client, device, { username: adele, password: PASSWORD });
   for (let i = 0; i < 2; i++) {
-    const r = await client.appTokenViaPrt(prt!, {
+    const r = await client.appTokenViaPrt(prt, {
       clientId: ONEDRIVE,
       resource: EXCHANGE,
       appVer: '24.226.1110.0004',
@@ -124,14 +82,11 @@ beforeAll(async () => {
   store.flush();
 }, 60_000);
 
-afterAll(async () => {
-  store?.close();
-  await stopTestCloud(cloud, dir);
-});
+afterAll(() => stopSignInCloud(store, cloud, dir));
 
 describe('prtlab report impact', () => {
   it('prints per-app and per-user tables', async () => {
-    const r = await run(['report', 'impact', '--data', dir]);
+    const r = await runCli(['report', 'impact', '--data', dir]);
     expect(r.code, r.err).toBe(0);
     const lines = r.out.split('\n');
     expect(lines[0]).toMatch(
@@ -164,7 +119,7 @@ describe('prtlab report impact', () => {
   });
 
   it('prints JSON, selects a policy, and takes --since', async () => {
-    const j = JSON.parse((await run(['report', 'impact', '--data', dir, '--json'])).out);
+    const j = JSON.parse((await runCli(['report', 'impact', '--data', dir, '--json'])).out);
     expect(j.policyId).toBeUndefined();
     expect(j.apps.map((a: { app: string; requests: number }) => [a.app, a.requests])).toEqual([
       ['Microsoft Azure CLI', 3],
@@ -172,9 +127,9 @@ describe('prtlab report impact', () => {
     ]);
     expect(j.users).toHaveLength(3);
 
-    const other = await run(['report', 'impact', '--data', dir, '--json', '--policy', 'nope']);
+    const other = await runCli(['report', 'impact', '--data', dir, '--json', '--policy', 'nope']);
     expect(JSON.parse(other.out).apps).toEqual([]);
-    const mine = await run([
+    const mine = await runCli([
       'report',
       'impact',
       '--data',
@@ -189,10 +144,10 @@ describe('prtlab report impact', () => {
   });
 
   it('refuses a bad --since and an unknown subcommand', async () => {
-    const bad = await run(['report', 'impact', '--data', dir, '--since', '1w']);
+    const bad = await runCli(['report', 'impact', '--data', dir, '--since', '1w']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--since/);
-    expect((await run(['report', 'usage'])).code).toBe(2);
-    expect((await run(['report', '--help'])).code).toBe(0);
+    expect((await runCli(['report', 'usage'])).code).toBe(2);
+    expect((await runCli(['report', '--help'])).code).toBe(0);
   });
 });

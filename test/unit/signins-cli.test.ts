@@ -1,33 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Io } from '../../cli/io.ts';
-import { main } from '../../cli/main.ts';
 import { signInsFilter } from '../../cli/signins.ts';
 import { ensureCloudDirs } from '../../cloud/data-dir.ts';
 import { buildSignIn } from '../../cloud/signins/entry.ts';
 import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
-
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out(t) {
-      out += t;
-    },
-    err(t) {
-      err += t;
-    },
-  };
-  const code = await main(argv, io);
-  return { code, out, err };
-}
+import { removeDir, runCli, tempDir } from '../shared/cli.ts';
 
 let dir: string;
 
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'prtlab-signins-cli-'));
+  dir = await tempDir('prtlab-signins-cli-');
   const paths = await ensureCloudDirs(dir);
   const store = new SignInStore(join(paths.root, SIGNINS_DB_NAME));
   const users = ['adele@contoso.test', 'sam@contoso.test'];
@@ -51,9 +33,7 @@ beforeEach(async () => {
   store.close();
 });
 
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeDir(dir));
 
 describe('prtlab signins', () => {
   it('builds the $filter for --user and --app', () => {
@@ -67,21 +47,35 @@ describe('prtlab signins', () => {
   });
 
   it('lists newest first, filters by user and app, prints JSON', async () => {
-    const all = await run(['signins', '--data', dir]);
+    const all = await runCli(['signins', '--data', dir]);
     expect(all.code, all.err).toBe(0);
     const lines = all.out.trim().split('\n');
     expect(lines[0]).toMatch(/^TIME\s+USER\s+APP/);
     expect(lines).toHaveLength(5);
     expect(lines[1]).toMatch(/sam@contoso\.test\s+OneDrive SyncEngine.*non-interactive\s+53003/);
 
-    const byUser = await run(['signins', '--data', dir, '--user', 'ADELE@contoso.test', '--json']);
+    const byUser = await runCli([
+      'signins',
+      '--data',
+      dir,
+      '--user',
+      'ADELE@contoso.test',
+      '--json',
+    ]);
     expect(byUser.code, byUser.err).toBe(0);
     const j = JSON.parse(byUser.out);
     expect(j.map((e: { id: string }) => e.id)).toEqual(['req-2', 'req-0']);
 
-    const byApp = await run(['signins', '--data', dir, '--app', 'Microsoft Azure CLI', '--json']);
+    const byApp = await runCli([
+      'signins',
+      '--data',
+      dir,
+      '--app',
+      'Microsoft Azure CLI',
+      '--json',
+    ]);
     expect(JSON.parse(byApp.out).map((e: { id: string }) => e.id)).toEqual(['req-1', 'req-0']);
-    const byId = await run([
+    const byId = await runCli([
       'signins',
       '--data',
       dir,
@@ -93,18 +87,18 @@ describe('prtlab signins', () => {
   });
 
   it('help, bad options and an empty log', async () => {
-    const help = await run(['signins', '--help']);
+    const help = await runCli(['signins', '--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/Usage: prtlab signins/);
-    expect((await run(['signins', '--data', dir, '--top', '0'])).code).toBe(2);
-    expect((await run(['signins', '--data', dir, 'extra'])).code).toBe(2);
-    const empty = await mkdtemp(join(tmpdir(), 'prtlab-signins-empty-'));
+    expect((await runCli(['signins', '--data', dir, '--top', '0'])).code).toBe(2);
+    expect((await runCli(['signins', '--data', dir, 'extra'])).code).toBe(2);
+    const empty = await tempDir('prtlab-signins-empty-');
     try {
-      const r = await run(['signins', '--data', empty]);
+      const r = await runCli(['signins', '--data', empty]);
       expect(r.code, r.err).toBe(0);
       expect(r.out).toBe('No sign-ins.\n');
     } finally {
-      await rm(empty, { recursive: true, force: true });
+      await removeDir(empty);
     }
   });
 });

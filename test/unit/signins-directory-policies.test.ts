@@ -11,12 +11,15 @@ import type { CloudHandle } from '../../cloud/server.ts';
 import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import { httpsRequest } from '../prt-client/http.ts';
-import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
-
-const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
-const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
-const PASSWORD = 'Correct-Horse-9';
+import {
+  AZ_CLI,
+  EXO_ID,
+  entraError,
+  PASSWORD,
+  passwordToken,
+  startTestCloud,
+  stopTestCloud,
+} from '../shared/cloud.ts';
 
 let dir: string;
 let cloud: CloudHandle;
@@ -32,20 +35,12 @@ beforeAll(async () => {
 afterAll(() => stopTestCloud(cloud, dir));
 
 function password() {
-  return httpsRequest(`${cloud.url}/common/oauth2/token`, {
-    method: 'POST',
-    ca,
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'user-agent': 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0)',
-    },
-    body: new URLSearchParams({
-      grant_type: 'password',
-      client_id: AZ_CLI,
-      username: upn,
-      password: PASSWORD,
-      resource: EXO_ID,
-    }).toString(),
+  return passwordToken(cloud, ca, {
+    clientId: AZ_CLI,
+    username: upn,
+    password: PASSWORD,
+    resource: EXO_ID,
+    userAgent: 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0)',
   });
 }
 
@@ -122,17 +117,11 @@ describe('closing the cloud', () => {
     const t = await startTestCloud('prtlab-signins-close-', { routes: tokenRoutes });
     const user = `megan@${t.cloud.tenant.domain}`;
     await t.cloud.directory.users.create({ upn: user, password: PASSWORD, displayName: 'Megan' });
-    const r = await httpsRequest(`${t.cloud.url}/common/oauth2/token`, {
-      method: 'POST',
-      ca: t.ca,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        client_id: AZ_CLI,
-        username: user,
-        password: PASSWORD,
-        resource: EXO_ID,
-      }).toString(),
+    const r = await passwordToken(t.cloud, t.ca, {
+      clientId: AZ_CLI,
+      username: user,
+      password: PASSWORD,
+      resource: EXO_ID,
     });
     expect(r.status).toBe(200);
     const open = signInStoreFor(t.cloud.services);

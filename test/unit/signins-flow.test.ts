@@ -5,23 +5,26 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
 import type { SignInEntry } from '../../cloud/signins/entry.ts';
-import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
-import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import { BROKER_PLUGIN, type Device, DRS_RESOURCE, PrtTestClient } from '../prt-client/client.ts';
+import type { SignInStore } from '../../cloud/signins/store.ts';
+import { type Device, PrtTestClient } from '../prt-client/client.ts';
 import { httpsRequest } from '../prt-client/http.ts';
-import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
-
-const EXCHANGE = 'https://outlook.office365.com';
-const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
-const ONEDRIVE = 'ab9b8c07-8f02-4f72-87fa-80105867a763';
-const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
-const PASSWORD = 'Correct-Horse-9';
-const DESKTOP_UA = 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928)';
+import {
+  AZ_CLI,
+  DESKTOP_UA,
+  EXCHANGE,
+  EXO_ID,
+  entraError,
+  ONEDRIVE,
+  PASSWORD,
+  passwordToken,
+  startSignInCloud,
+  stopSignInCloud,
+} from '../shared/cloud.ts';
+import { devicePrt, joinDevice } from '../shared/devices.ts';
+import { seedTokenProtectionPolicy } from '../shared/policies.ts';
 
 let dir: string;
 let cloud: CloudHandle;
@@ -33,66 +36,23 @@ let device: Device;
 let policies: unknown[] = [];
 
 function seedPolicy(state: string, pilotGroupId: string): Record<string, unknown> {
-  return {
+  return seedTokenProtectionPolicy({
     id: '5b0f6c3e-2a8f-4c1e-9d4a-6f1e2b3c4d5e',
     displayName: 'CA-TP-01 Require token protection - EXO/SPO - Windows desktop',
     state,
-    conditions: {
-      users: {
-        includeUsers: [],
-        excludeUsers: [randomUUID()],
-        includeGroups: [pilotGroupId],
-        excludeGroups: [],
-        includeRoles: [],
-        excludeRoles: [],
-        includeGuestsOrExternalUsers: null,
-        excludeGuestsOrExternalUsers: {
-          guestOrExternalUserTypes:
-            'internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser,serviceProvider',
-          externalTenants: {
-            '@odata.type': '#microsoft.graph.conditionalAccessAllExternalTenants',
-            membershipKind: 'all',
-          },
-        },
-      },
-      applications: {
-        includeApplications: [EXO_ID, '00000003-0000-0ff1-ce00-000000000000'],
-        excludeApplications: [],
-        includeUserActions: [],
-      },
-      platforms: { includePlatforms: ['windows'], excludePlatforms: [] },
-      clientAppTypes: ['mobileAppsAndDesktopClients'],
-      locations: null,
-      devices: null,
-      signInRiskLevels: [],
-      userRiskLevels: [],
-    },
-    grantControls: null,
-    sessionControls: {
-      applicationEnforcedRestrictions: null,
-      cloudAppSecurity: null,
-      persistentBrowser: null,
-      signInFrequency: null,
-      disableResilienceDefaults: null,
-      secureSignInSession: { isEnabled: true },
-    },
-  };
+    breakGlassUserId: randomUUID(),
+    pilotGroupId,
+  });
 }
 
 /** A password grant from a Windows desktop client (the user agent gives the platform). */
-async function desktopPassword(resource: string) {
-  const body = new URLSearchParams({
-    grant_type: 'password',
-    client_id: AZ_CLI,
+function desktopPassword(resource: string) {
+  return passwordToken(cloud, ca, {
+    clientId: AZ_CLI,
     username: upn,
     password: PASSWORD,
     resource,
-  }).toString();
-  return httpsRequest(`${cloud.url}/common/oauth2/token`, {
-    method: 'POST',
-    ca,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': DESKTOP_UA },
-    body,
+    userAgent: DESKTOP_UA,
   });
 }
 
@@ -105,15 +65,7 @@ function latest(): SignInEntry {
 let pilotId: string;
 
 beforeAll(async () => {
-  ({ dir, cloud, ca } = await startTestCloud('prtlab-signins-', {
-    routes: (c) => {
-      store = new SignInStore(join(c.paths.root, SIGNINS_DB_NAME));
-      return [
-        ...tokenRoutes(c, { policies: { list: async () => policies }, signIns: store }),
-        ...coreRoutes(c),
-      ];
-    },
-  }));
+  ({ dir, cloud, ca, store } = await startSignInCloud('prtlab-signins-', () => policies));
   const pilot = await cloud.directory.groups.create('TP Pilot');
   pilotId = pilot.id;
   upn = `adele@${cloud.tenant.domain}`;
@@ -124,23 +76,10 @@ beforeAll(async () => {
     groups: [pilot.id],
   });
   client = new PrtTestClient({ baseUrl: cloud.url, tenant: 'common', ca });
-  const drs = JSON.parse(
-    (
-      await client.passwordGrant({
-        clientId: BROKER_PLUGIN,
-        username: upn,
-        password: PASSWORD,
-        resource: DRS_RESOURCE,
-      })
-    ).body,
-  );
-  ({ device } = await client.registerDevice(drs.access_token, 0));
+  device = await joinDevice(client, upn, PASSWORD);
 }, 60_000);
 
-afterAll(async () => {
-  store?.close();
-  await stopTestCloud(cloud, dir);
-});
+afterAll(() => stopSignInCloud(store, cloud, dir));
 
 describe('sign-in logs and Conditional Access at token issuance', () => {
   it('with no policies every token request is logged, CA notApplied', async () => {
@@ -199,13 +138,8 @@ describe('sign-in logs and Conditional Access at token issuance', () => {
 
   it('enabled: a PRT-signed OneDrive request from a joined Windows device is allowed and logged bound', async () => {
     policies = [seedPolicy('enabled', pilotId)];
-    const { prt, response } = await client.requestPrt(device, {
-      username: upn,
-      password: PASSWORD,
-      kdfVersion: 2,
-    });
-    expect(response.status, response.body).toBe(200);
-    const r = await client.appTokenViaPrt(prt!, {
+    const prt = await devicePrt(client, device, { username: upn, password: PASSWORD });
+    const r = await client.appTokenViaPrt(prt, {
       clientId: ONEDRIVE,
       resource: EXCHANGE,
       appVer: '24.226.1110.0004',

@@ -7,11 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudHandle } from '../../cloud/server.ts';
 import { SIGNINS_DB_NAME, SignInStore } from '../../cloud/signins/store.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import { httpsRequest } from '../prt-client/http.ts';
-import { startTestCloud, stopTestCloud } from '../shared/cloud.ts';
-
-const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
-const PASSWORD = 'Correct-Horse-9';
+import { AZ_CLI, PASSWORD, passwordToken, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
 
 interface Running {
   dir: string;
@@ -39,17 +35,11 @@ async function start(signInLog: boolean | undefined): Promise<Running> {
 }
 
 function passwordGrant(r: Running, password: string) {
-  return httpsRequest(`${r.cloud.url}/common/oauth2/token`, {
-    method: 'POST',
-    ca: r.ca,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'password',
-      client_id: AZ_CLI,
-      username: r.upn,
-      password,
-      resource: 'https://graph.microsoft.com',
-    }).toString(),
+  return passwordToken(r.cloud, r.ca, {
+    clientId: AZ_CLI,
+    username: r.upn,
+    password,
+    resource: 'https://graph.microsoft.com',
   });
 }
 

@@ -2,11 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudHandle } from '../../cloud/server.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { PrtTestClient } from '../prt-client/client.ts';
-import { entraError, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
+import { AZ_CLI, entraError, PASSWORD, startTestCloud, stopTestCloud } from '../shared/cloud.ts';
 
 const GRAPH = 'https://graph.microsoft.com';
-const AZ_CLI = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
-const PASSWORD = 'Correct-Horse-9';
 
 let dir: string;
 let cloud: CloudHandle;
