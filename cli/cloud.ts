@@ -1,7 +1,7 @@
 /** `prtlab cloud ...`: serve the simulated Entra ID, print the CA path, manage device objects. */
 import { readFile } from 'node:fs/promises';
 import { ensureCloudDirs, resolveDataDir } from '../cloud/data-dir.ts';
-import type { Device } from '../cloud/directory/types.ts';
+import type { Device, DevicePatch } from '../cloud/directory/types.ts';
 import { DirectoryError, echo } from '../cloud/errors.ts';
 import { certificateThumbprint, loadOrCreateAuthorities } from '../cloud/pki/authority.ts';
 import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
@@ -88,6 +88,10 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
       json: { type: 'boolean', default: false },
       cert: { type: 'string' },
       name: { type: 'string' },
+      compliant: { type: 'string' },
+      'enrollment-profile': { type: 'string' },
+      'profile-type': { type: 'string' },
+      labels: { type: 'string' },
     },
     CLOUD_DEVICE_HELP,
     io,
@@ -95,7 +99,16 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
   if (typeof args === 'number') return args;
   const { sub, values, positionals } = args;
   const only = (allowed: readonly string[]) => {
-    for (const flag of ['json', 'cert', 'name'] as const) {
+    const flags = [
+      'json',
+      'cert',
+      'name',
+      'compliant',
+      'enrollment-profile',
+      'profile-type',
+      'labels',
+    ] as const;
+    for (const flag of flags) {
       const given = flag === 'json' ? values.json : values[flag] !== undefined;
       if (given && !allowed.includes(flag)) {
         throw usageError(`cloud device ${sub}: --${flag} does not apply`);
@@ -133,6 +146,26 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
         return d.devices.setEnabled(found.id, sub === 'enable');
       });
       io.out(`${sub}d device ${device.id} (${device.displayName})\n`);
+      return 0;
+    }
+    case 'set': {
+      only(['compliant', 'enrollment-profile', 'profile-type', 'labels']);
+      const [id] = expectPositionals(positionals, ['ID'], 'cloud device set');
+      const patch = managementPatch(values);
+      if (Object.keys(patch).length === 0)
+        throw usageError(
+          'cloud device set: give at least one of --compliant, --enrollment-profile, --profile-type, --labels',
+        );
+      const device = await withDirectory(values.data, async (d) => {
+        const found = await d.devices.find(id!);
+        if (!found) throw notFound(id!);
+        return d.devices.update(found.id, patch);
+      });
+      io.out(
+        `device ${device.id} (${device.displayName}): isCompliant ${device.isCompliant ?? 'unknown'}, ` +
+          `enrollmentProfileName ${device.enrollmentProfileName ?? '-'}, profileType ${device.profileType ?? '-'}, ` +
+          `systemLabels [${device.systemLabels.join(', ')}]\n`,
+      );
       return 0;
     }
     case 'delete': {
@@ -182,6 +215,34 @@ function notFound(id: string): DirectoryError {
   return new DirectoryError(700003, `no device with device id or object id '${echo(id)}'`);
 }
 
+/**
+ * `cloud device set` options as a directory patch: what device management (Intune, Autopilot,
+ * the Windows 365 and AVD services) would record. An empty value clears a text field;
+ * `--compliant unknown` clears the compliance state.
+ */
+function managementPatch(values: {
+  compliant?: string | undefined;
+  'enrollment-profile'?: string | undefined;
+  'profile-type'?: string | undefined;
+  labels?: string | undefined;
+}): DevicePatch {
+  const patch: DevicePatch = {};
+  if (values.compliant !== undefined) {
+    const v = values.compliant.toLowerCase();
+    if (v !== 'true' && v !== 'false' && v !== 'unknown')
+      throw usageError('cloud device set: --compliant takes true, false or unknown');
+    patch.isCompliant = v === 'unknown' ? null : v === 'true';
+  }
+  const text = (v: string | undefined) => (v === undefined ? undefined : v === '' ? null : v);
+  const profile = text(values['enrollment-profile']);
+  if (profile !== undefined) patch.enrollmentProfileName = profile;
+  const type = text(values['profile-type']);
+  if (type !== undefined) patch.profileType = type;
+  if (values.labels !== undefined)
+    patch.systemLabels = values.labels === '' ? [] : values.labels.split(',').map((l) => l.trim());
+  return patch;
+}
+
 function deviceJson(d: Device): Record<string, unknown> {
   return {
     id: d.id,
@@ -201,6 +262,9 @@ function deviceJson(d: Device): Record<string, unknown> {
       : null,
     registeringUserId: d.registeringUserId,
     systemLabels: d.systemLabels,
+    isCompliant: d.isCompliant,
+    enrollmentProfileName: d.enrollmentProfileName,
+    profileType: d.profileType,
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
   };

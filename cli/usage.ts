@@ -59,7 +59,7 @@ export const CLOUD_HELP = `Usage: prtlab cloud <subcommand> [options]
 Subcommands:
   serve         run the simulated Entra ID over HTTPS
   ca            print the lab CA certificate's path (creating the CA if needed)
-  device        list, disable, enable, delete or pre-create device objects
+  device        list, disable, enable, set, delete or pre-create device objects
 `;
 
 export const CLOUD_SERVE_HELP = `Usage: prtlab cloud serve [options]
@@ -96,6 +96,10 @@ Subcommands:
   list [--json]                  list device objects
   disable ID                     disable a device (by device id or object id)
   enable ID                      enable it again
+  set ID [--compliant true|false|unknown] [--enrollment-profile NAME] [--profile-type TYPE]
+         [--labels A,B]          record what device management would (Intune compliance, the
+                                 Autopilot profile, profileType, systemLabels such as CloudPC);
+                                 Conditional Access device filters and compliantDevice read them
   delete ID                      delete a device and revoke its tokens
   precreate --cert PEM_FILE [--name NAME]
                                  pre-create a hybrid-joined device (join type 6) from its

@@ -122,6 +122,16 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- What device management (Intune, Autopilot) records about a device, for Conditional
+      -- Access device filters and the grant control compliantDevice. NULL: never reported.
+      ALTER TABLE devices ADD COLUMN is_compliant INTEGER;
+      ALTER TABLE devices ADD COLUMN enrollment_profile_name TEXT;
+      ALTER TABLE devices ADD COLUMN profile_type TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -102,6 +102,9 @@ interface DeviceRow {
   enabled: number;
   registering_user_id: string | null;
   system_labels: string;
+  is_compliant: number | null;
+  enrollment_profile_name: string | null;
+  profile_type: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -326,6 +329,9 @@ function toDevice(row: DeviceRow): Device {
     enabled: row.enabled === 1,
     registeringUserId: row.registering_user_id,
     systemLabels: Object.freeze(JSON.parse(row.system_labels) as string[]),
+    isCompliant: row.is_compliant === null ? null : row.is_compliant === 1,
+    enrollmentProfileName: row.enrollment_profile_name,
+    profileType: row.profile_type,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   });
@@ -991,6 +997,25 @@ class SqliteDirectory implements Directory {
           set('registering_user_id', registeringUser(patch.registeringUserId));
         }
         if (patch.systemLabels !== undefined) set('system_labels', checkLabels(patch.systemLabels));
+        if (patch.isCompliant !== undefined) {
+          if (patch.isCompliant !== null && typeof patch.isCompliant !== 'boolean')
+            throw new TypeError('isCompliant must be a boolean or null');
+          set('is_compliant', patch.isCompliant === null ? null : patch.isCompliant ? 1 : 0);
+        }
+        if (patch.enrollmentProfileName !== undefined) {
+          set(
+            'enrollment_profile_name',
+            patch.enrollmentProfileName === null
+              ? null
+              : checkText('enrollmentProfileName', patch.enrollmentProfileName, 256),
+          );
+        }
+        if (patch.profileType !== undefined) {
+          set(
+            'profile_type',
+            patch.profileType === null ? null : checkText('profileType', patch.profileType, 64),
+          );
+        }
         if (patch.enabled !== undefined) {
           if (typeof patch.enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
           set('enabled', patch.enabled ? 1 : 0);

@@ -97,6 +97,12 @@ export interface Device {
   readonly registeringUserId: string | null;
   /** Graph `systemLabels`, for Conditional Access device filters (e.g. "CloudPC"). */
   readonly systemLabels: readonly string[];
+  /** Graph `isCompliant` as device management reported it; null when it never did. */
+  readonly isCompliant: boolean | null;
+  /** Graph `enrollmentProfileName` (the Autopilot profile), or null. */
+  readonly enrollmentProfileName: string | null;
+  /** Graph `profileType` (e.g. "RegisteredDevice", "SecureVM", "Printer", "Shared"), or null. */
+  readonly profileType: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -135,6 +141,10 @@ export interface DevicePatch {
   registeringUserId?: string | null;
   systemLabels?: readonly string[];
   enabled?: boolean;
+  /** Management facts (what Intune or Autopilot would set); null clears. */
+  isCompliant?: boolean | null;
+  enrollmentProfileName?: string | null;
+  profileType?: string | null;
 }
 
 export type ApplicationKind = 'resource' | 'client';

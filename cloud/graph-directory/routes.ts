@@ -64,6 +64,9 @@ export interface GraphDevice {
   trustType: 'AzureAd' | 'Workplace' | 'ServerAd';
   accountEnabled: boolean;
   systemLabels: string[];
+  isCompliant: boolean | null;
+  enrollmentProfileName: string | null;
+  profileType: string | null;
 }
 
 export function graphUser(u: User): GraphUser {
@@ -90,6 +93,9 @@ export function graphDevice(d: Device): GraphDevice {
     trustType: d.trustType,
     accountEnabled: d.enabled,
     systemLabels: [...d.systemLabels],
+    isCompliant: d.isCompliant,
+    enrollmentProfileName: d.enrollmentProfileName,
+    profileType: d.profileType,
   };
 }
 
@@ -112,6 +118,9 @@ export const DIRECTORY_FILTER_SCHEMAS = {
     trustType: 'string',
     accountEnabled: 'boolean',
     systemLabels: { collection: 'string' },
+    isCompliant: 'boolean',
+    enrollmentProfileName: 'string',
+    profileType: 'string',
   },
 } as const satisfies Record<string, FilterSchema>;
 

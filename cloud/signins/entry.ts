@@ -80,6 +80,7 @@ export interface SignInInput {
     readonly operatingSystem: string;
     readonly operatingSystemVersion: string;
     readonly trustType: TrustType;
+    readonly isCompliant?: boolean | null;
   };
   readonly clientAppType: RequestClientAppType;
   readonly incomingTokenType: IncomingTokenType;
@@ -183,7 +184,7 @@ export function buildSignIn(input: SignInInput): SignInEntry {
       displayName: d?.displayName ?? '',
       operatingSystem: d ? `${d.operatingSystem} ${d.operatingSystemVersion.split('.')[0]}` : '',
       browser: input.clientAppType === 'browser' ? browserOf(input.userAgent) : '',
-      isCompliant: false,
+      isCompliant: d?.isCompliant === true,
       isManaged: d !== undefined,
       trustType: d ? LOG_TRUST_TYPES[d.trustType] : '',
     },

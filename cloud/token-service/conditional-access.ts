@@ -142,6 +142,9 @@ function caDevice(d: Device): CaRequestDevice {
     operatingSystem: d.operatingSystem,
     operatingSystemVersion: d.operatingSystemVersion,
     systemLabels: d.systemLabels,
+    ...(d.isCompliant !== null ? { isCompliant: d.isCompliant } : {}),
+    ...(d.enrollmentProfileName !== null ? { enrollmentProfileName: d.enrollmentProfileName } : {}),
+    ...(d.profileType !== null ? { profileType: d.profileType } : {}),
   };
 }
 

@@ -217,6 +217,75 @@ describe('prtlab cloud device', () => {
     expect(gone.err).toContain('[ERR_DIRECTORY]');
   });
 
+  it('records what device management would: compliance, Autopilot profile, labels', async () => {
+    const id = '6e3d7f1a-8b2c-4d4e-8f90-1a2b3c4d5e6f';
+    const file = await onPremCert(id.toUpperCase());
+    expect(
+      (await runCli(['cloud', 'device', 'precreate', '--cert', file, '--data', dir])).code,
+    ).toBe(0);
+    const set = await runCli([
+      'cloud',
+      'device',
+      'set',
+      id,
+      '--compliant',
+      'true',
+      '--enrollment-profile',
+      'Kiosk',
+      '--labels',
+      'CloudPC',
+      '--data',
+      dir,
+    ]);
+    expect(set.code).toBe(0);
+    expect(set.out).toContain('isCompliant true');
+    const [device] = JSON.parse(
+      (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
+    );
+    expect(device).toMatchObject({
+      isCompliant: true,
+      enrollmentProfileName: 'Kiosk',
+      profileType: null,
+      systemLabels: ['CloudPC'],
+    });
+    expect(
+      (
+        await runCli([
+          'cloud',
+          'device',
+          'set',
+          id,
+          '--compliant',
+          'unknown',
+          '--enrollment-profile',
+          '',
+          '--data',
+          dir,
+        ])
+      ).code,
+    ).toBe(0);
+    const [cleared] = JSON.parse(
+      (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
+    );
+    expect(cleared).toMatchObject({ isCompliant: null, enrollmentProfileName: null });
+    expect(
+      (await runCli(['cloud', 'device', 'set', id, '--compliant', 'maybe', '--data', dir])).code,
+    ).toBe(2);
+    expect((await runCli(['cloud', 'device', 'set', id, '--data', dir])).code).toBe(2);
+    const nobody = await runCli([
+      'cloud',
+      'device',
+      'set',
+      'nope',
+      '--compliant',
+      'true',
+      '--data',
+      dir,
+    ]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.err).toContain('[ERR_DIRECTORY]');
+  });
+
   it('refuses bad certificates and bad arguments', async () => {
     const junk = join(dir, 'junk.pem');
     await writeFile(junk, 'not a certificate');

@@ -116,6 +116,9 @@ describe('Graph directory endpoints', () => {
       trustType: 'AzureAd',
       accountEnabled: true,
       systemLabels: [],
+      isCompliant: null,
+      enrollmentProfileName: null,
+      profileType: null,
     });
     expect(d.id).not.toBe(joinedId);
     expect((await get(`/beta/devices/${d.id}`, t)).json.deviceId).toBe(joinedId);

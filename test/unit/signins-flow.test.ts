@@ -165,6 +165,38 @@ describe('sign-in logs and Conditional Access at token issuance', () => {
     });
   });
 
+  it('a device filter on isCompliant reads what device management recorded', async () => {
+    // Token protection for every device except those management reports compliant: the filter
+    // excludes compliant devices, so the bound request is first in scope, then out of it.
+    policies = [
+      {
+        ...seedPolicy('enabled', pilotId),
+        conditions: {
+          ...(seedPolicy('enabled', pilotId).conditions as Record<string, unknown>),
+          devices: {
+            deviceFilter: { mode: 'exclude', rule: 'device.isCompliant -eq True' },
+          },
+        },
+      },
+    ];
+    const prt = await devicePrt(client, device, { username: upn, password: PASSWORD });
+    const ask = () =>
+      client.appTokenViaPrt(prt, {
+        clientId: ONEDRIVE,
+        resource: EXCHANGE,
+        appVer: '24.226.1110.0004',
+      });
+    expect((await ask()).response.status).toBe(200);
+    expect(latest().appliedConditionalAccessPolicies[0]?.result).toBe('success');
+    expect(latest().deviceDetail.isCompliant).toBe(false);
+
+    await cloud.directory.devices.update(device.deviceId, { isCompliant: true });
+    expect((await ask()).response.status).toBe(200);
+    expect(latest().appliedConditionalAccessPolicies[0]?.result).toBe('notApplied');
+    expect(latest().deviceDetail.isCompliant).toBe(true);
+    await cloud.directory.devices.update(device.deviceId, { isCompliant: null });
+  });
+
   it('failures before CA are logged with their AADSTS code', async () => {
     policies = [];
     const r = await client.passwordGrant({
