@@ -1,7 +1,9 @@
 /** The `prtlab` command: routes to subcommands, prints coded errors, returns the exit code. */
 import { readFileSync } from 'node:fs';
 import { PrtlabError } from '../lib/errors.ts';
+import { clientCommand } from './client.ts';
 import { cloudCommand } from './cloud.ts';
+import { deviceCommand } from './device.ts';
 import { groupCommand } from './group.ts';
 import { type Io, processIo, usageError } from './io.ts';
 import { policyCommand } from './policy.ts';
@@ -46,6 +48,8 @@ async function route(argv: string[], io: Io): Promise<number> {
     throw usageError(`unknown subcommand 'tpm ${sub}' (see prtlab tpm --help)`);
   }
   if (cmd === 'cloud') return cloudCommand(argv.slice(1), io);
+  if (cmd === 'device') return deviceCommand(argv.slice(1), io);
+  if (cmd === 'client') return clientCommand(argv.slice(1), io);
   if (cmd === 'user') return userCommand(argv.slice(1), io);
   if (cmd === 'group') return groupCommand(argv.slice(1), io);
   if (cmd === 'policy') return policyCommand(argv.slice(1), io);

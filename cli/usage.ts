@@ -7,7 +7,10 @@ Commands:
   tpm serve     run the software TPM 2.0 on loopback for tpm2-tools, swtpm clients and the agent
   cloud serve   run the simulated Entra ID (HTTPS on 127.0.0.1:8443)
   cloud ca      print the path of the lab CA certificate clients must trust
-  cloud device  list, disable, enable, delete or pre-create device objects
+  cloud device  list, disable, enable, set, delete or pre-create device objects (the cloud's side)
+  device        add, sign in, start (agent and broker), show the status of, list or remove
+                simulated Windows devices
+  client        list the native-client stubs, or run one against a device's broker or the cloud
   user          add, list, disable or enable directory users
   group         add or list directory groups
   policy        add, list or change Conditional Access policies

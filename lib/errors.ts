@@ -64,7 +64,22 @@ export type ErrorCode =
   | 'ERR_CA_POLICY'
   // A Conditional Access device-filter rule does not tokenize or parse (the message names the
   // 0-based character position), or exceeds the length or nesting bounds.
-  | 'ERR_CA_FILTER';
+  | 'ERR_CA_FILTER'
+  // The device agent: an unknown or already existing device name, a bad --tpm spec, a device
+  // directory that is missing, corrupt or insecure, or a step of registration or sign-in that
+  // failed on the device's side (the TPM's own failures stay ERR_TPM_*).
+  | 'ERR_AGENT_DEVICE'
+  // The device agent holds no usable PRT for the account (never signed in, expired, revoked).
+  | 'ERR_AGENT_NO_PRT'
+  // The cloud refused a device request; `refusal` carries error, AADSTS number, correlation id.
+  | 'ERR_AGENT_CLOUD'
+  // The broker: bad options, a broker.json that is missing or insecure, a sealed cache that does
+  // not open; and the client side's failures to reach or authenticate to a broker.
+  | 'ERR_BROKER'
+  // A JSON-RPC error answered by the broker (client side; `rpcCode` and `data` attached).
+  | 'ERR_BROKER_RPC'
+  // A client profile name or version that does not exist, or a client run that failed.
+  | 'ERR_CLIENT';
 
 export class PrtlabError extends Error {
   readonly code: ErrorCode;

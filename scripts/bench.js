@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchBroker } from './bench-broker.js';
 import { benchCloud } from './bench-cloud.js';
 import { benchPolicy } from './bench-policy.js';
 
@@ -195,7 +196,7 @@ async function benchTpm() {
   }
 }
 
-const BENCHES = { tpm: benchTpm, cloud: benchCloud, policy: benchPolicy };
+const BENCHES = { tpm: benchTpm, cloud: benchCloud, policy: benchPolicy, broker: benchBroker };
 const name = process.argv[2];
 if (!name || !BENCHES[name]) {
   console.error(`usage: npm run bench -- NAME   (NAME: ${Object.keys(BENCHES).join(', ')})`);

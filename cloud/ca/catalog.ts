@@ -91,6 +91,9 @@ export const CLIENT_IDS = Object.freeze({
   visualStudio: '872cd9fa-d31f-45e0-9eab-6e460a02d1f1', // [CODE-IDS] (third-party)
   vsCode: 'aebc6443-996d-45c2-90f0-388ff96faa56', // [CODE-IDS] (third-party)
   sharePointShell: '9bc3ab49-b65d-410a-85ad-de819febfddc', // (uncertain)
+  // "Microsoft Power Query for Excel" in the community first-party app list (merill), not in the
+  // product documents: uncertain, chosen so the PowerQuery rows below have an id.
+  powerQuery: 'a672d62c-fc7b-4e81-a576-e60dc46e951d',
 });
 
 /**
@@ -190,6 +193,11 @@ const EDITION_2023: EditionCatalog = Object.freeze<EditionCatalog>({
       source: 'seed doc, [AZ-TP-2306]',
     },
     { appId: CLIENT_IDS.visualStudio, name: 'Visual Studio', source: 'seed doc, [AZ-TP-2306]' },
+    {
+      appId: CLIENT_IDS.powerQuery,
+      name: 'PowerQuery extension for Excel',
+      source: 'seed doc, [AZ-TP-2306]',
+    },
     // "Office Perpetual clients aren't supported" — seed doc; the lab has no perpetual-Office id.
   ],
   // "External users (Azure AD B2B) aren't supported" — seed doc, [AZ-TP-2306]; 1005 (inferred).
@@ -299,6 +307,7 @@ const EDITION_2025: EditionCatalog = Object.freeze<EditionCatalog>({
       source: '[EN-TP-2505]',
     },
     { appId: CLIENT_IDS.vsCode, name: 'Visual Studio Code extensions', source: '[EN-TP-2505]' },
+    { appId: CLIENT_IDS.powerQuery, name: 'PowerQuery for Excel', source: '[EN-TP-2505]' },
   ],
   // B2B supported when the home-tenant device satisfies the requirements. [EN-TP-2505], [EN-APPLE]
   b2b: { supported: true, unsupportedStatusCode: 1005 },

@@ -105,6 +105,8 @@ export function firstPartyApplications(domain: string): Application[] {
     client('872cd9fa-d31f-45e0-9eab-6e460a02d1f1', 'Visual Studio', true),
     client('aebc6443-996d-45c2-90f0-388ff96faa56', 'Visual Studio Code', true),
     client('9bc3ab49-b65d-410a-85ad-de819febfddc', 'SharePoint Online Management Shell', false),
+    // The id is uncertain (cloud/ca/catalog.ts CLIENT_IDS.powerQuery).
+    client('a672d62c-fc7b-4e81-a576-e60dc46e951d', 'Microsoft Power Query for Excel', false),
   ];
   return seeds.map((s) => ({ ...s, publicClient: s.publicClient ?? false }));
 }

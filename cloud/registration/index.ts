@@ -36,6 +36,7 @@ import {
 export { CLIENT_IDENTITY_MAX_AGE_MS, CLIENT_IDENTITY_MAX_FUTURE_MS } from './client-identity.ts';
 export { DRS_NONCE_LIFETIME_MS, peerCertificate } from './device-auth.ts';
 export { LOCAL_ADMINISTRATORS_SID, objectIdToSid } from './membership.ts';
+export { LAB_SYSTEM_LABELS } from './request.ts';
 
 /** api-version values the join endpoints take: 2.0 (Windows, ROADtools) and 1.0 (AADInternals). */
 const JOIN_API_VERSIONS = ['1.0', '2.0'];
@@ -133,6 +134,7 @@ async function join(req: CloudRequest, cloud: CloudServices): Promise<CloudRespo
     joinType: body.joinType,
     ...joinedDeviceFields(body.device, cert),
     registeringUserId: user.id,
+    systemLabels: body.systemLabels,
   });
   logJoin(cloud, device, body.joinType, `user ${user.id}`);
   return joinResponse(cloud, cert, user, body.attributes);
@@ -186,6 +188,8 @@ function hybridJoin(verifier: ClientIdentityVerifier) {
       state: 'registered',
       ...joinedDeviceFields(body.device, cert),
       registeringUserId: null,
+      // A hybrid (re-)join states the device's labels afresh, like its other facts.
+      systemLabels: body.systemLabels,
     });
     if (rejoin) await cloud.directory.tokens.revokeForDevice(id);
     logJoin(cloud, updated, DRS_JOIN_TYPE.hybrid, rejoin ? 'hybrid re-join' : 'hybrid join');

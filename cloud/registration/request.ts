@@ -7,6 +7,8 @@
  * - hybrid join, `PUT /EnrollmentServer/device/{id}`: CertificateRequest, JoinType 6,
  *   attributes, ServerAdJoinData { TransportKey, TargetDomain, DeviceType, OSVersion,
  *   DeviceDisplayName, TargetDomainId, SourceDomainController (AADInternals only), ClientIdentity }.
+ * - both: the optional `LabSystemLabels`, a lab convention for the device's Graph systemLabels
+ *   (LAB_SYSTEM_LABELS below).
  *
  * The CSR is parsed and its signature checked here (parseCsr), its subject must be the fixed
  * `CN=7E980AD9-B86D-4306-9425-9AC066FB014A` (§1.4), and the transport key must be an RSA-2048
@@ -76,6 +78,8 @@ export interface JoinRequest {
   readonly joinType: 0 | 4;
   readonly device: DeviceFacts;
   readonly attributes: JoinAttributes;
+  /** `LabSystemLabels` (a lab convention, see LAB_SYSTEM_LABELS); empty when absent. */
+  readonly systemLabels: readonly string[];
 }
 
 export interface ClientIdentityField {
@@ -90,6 +94,8 @@ export interface HybridJoinRequest {
   readonly attributes: JoinAttributes;
   readonly targetDomainId: string;
   readonly clientIdentity: ClientIdentityField;
+  /** `LabSystemLabels` (a lab convention, see LAB_SYSTEM_LABELS); empty when absent. */
+  readonly systemLabels: readonly string[];
 }
 
 /** The members readDeviceFacts reads, in both bodies. */
@@ -109,6 +115,7 @@ const JOIN_KEYS = [
   'Attributes',
   'AikCertificate',
   'AttestationData',
+  'LabSystemLabels',
 ] as const;
 
 const HYBRID_KEYS = [
@@ -117,7 +124,23 @@ const HYBRID_KEYS = [
   'attributes',
   'Attributes',
   'ServerAdJoinData',
+  'LabSystemLabels',
 ];
+
+/**
+ * The Graph `systemLabels` a lab device may claim at join (`LabSystemLabels`). Entra sets these
+ * labels from provisioning services (Teams Rooms, AVD, Windows 365, Power Automate), never from
+ * the DRS body; the lab has no such services, so a join may name them itself. This is a lab
+ * convention, not part of [HB-spec]. Only the labels the token-protection catalog recognises
+ * (cloud/ca/catalog.ts) are accepted, spelled exactly so, each at most once.
+ */
+export const LAB_SYSTEM_LABELS: readonly string[] = Object.freeze([
+  'SurfaceHub',
+  'MicrosoftTeamsRoom',
+  'AzureVirtualDesktop',
+  'CloudPC',
+  'MicrosoftPowerAutomate',
+]);
 const SERVER_AD_KEYS = [
   ...DEVICE_FACT_KEYS,
   'TargetDomainId',
@@ -151,11 +174,12 @@ export async function readJoinRequest(body: unknown): Promise<JoinRequest> {
     const v = obj[key];
     if (v !== undefined && v !== '') base64(v, key, MAX_ATTESTATION_BYTES);
   }
+  const systemLabels = readLabSystemLabels(obj.LabSystemLabels);
   const device = readDeviceFacts(obj, '');
   const csr = await readCertificateRequest(
     required(obj, 'CertificateRequest', 'CertificateRequest'),
   );
-  return { csr, joinType, device, attributes };
+  return { csr, joinType, device, attributes, systemLabels };
 }
 
 /** Reads `PUT /EnrollmentServer/device/{id}` (JoinType 6). */
@@ -182,11 +206,35 @@ export async function readHybridJoinRequest(body: unknown): Promise<HybridJoinRe
   const clientIdentity = readClientIdentity(
     required(ad, 'ClientIdentity', 'ServerAdJoinData.ClientIdentity'),
   );
+  const systemLabels = readLabSystemLabels(obj.LabSystemLabels);
   const device = readDeviceFacts(ad, 'ServerAdJoinData.');
   const csr = await readCertificateRequest(
     required(obj, 'CertificateRequest', 'CertificateRequest'),
   );
-  return { csr, device, attributes, targetDomainId, clientIdentity };
+  return { csr, device, attributes, targetDomainId, clientIdentity, systemLabels };
+}
+
+/**
+ * `LabSystemLabels`: absent, or an array of distinct labels from LAB_SYSTEM_LABELS. Anything else
+ * (another type, an unknown or differently spelled label, a repeat) is AADSTS9990205.
+ */
+export function readLabSystemLabels(value: unknown): readonly string[] {
+  if (value === undefined) return [];
+  const path = 'LabSystemLabels';
+  if (!Array.isArray(value) || value.length > LAB_SYSTEM_LABELS.length) {
+    throw badField(
+      `'${path}' must be an array of at most ${LAB_SYSTEM_LABELS.length} of: ${LAB_SYSTEM_LABELS.join(', ')}.`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const [i, label] of value.entries()) {
+    if (typeof label !== 'string' || !LAB_SYSTEM_LABELS.includes(label)) {
+      throw badField(`'${path}[${i}]' must be one of: ${LAB_SYSTEM_LABELS.join(', ')}.`);
+    }
+    if (seen.has(label)) throw badField(`'${path}' names '${label}' twice.`);
+    seen.add(label);
+  }
+  return [...seen];
 }
 
 function readJoinType(value: unknown): number {

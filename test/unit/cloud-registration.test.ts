@@ -795,6 +795,66 @@ function del(id: string, proof?: string): Promise<JsonReply> {
   });
 }
 
+describe('LabSystemLabels (a lab convention for the device systemLabels)', () => {
+  it('stores the labels a join names on the device record; a join without them has none', async () => {
+    const t = await token(alice);
+    const labelled = await postJoin(
+      await joinBody({ LabSystemLabels: ['MicrosoftTeamsRoom', 'CloudPC'] }),
+      t,
+    );
+    expect(labelled.status, labelled.body).toBe(200);
+    const id = new X509Certificate(
+      Buffer.from(labelled.json.Certificate.RawBody, 'base64'),
+    ).subject.replace(/^CN=/, '');
+    expect((await cloud.directory.devices.get(id))!.systemLabels).toEqual([
+      'MicrosoftTeamsRoom',
+      'CloudPC',
+    ]);
+    const plain = await postJoin(await joinBody(), t);
+    const plainId = new X509Certificate(
+      Buffer.from(plain.json.Certificate.RawBody, 'base64'),
+    ).subject.replace(/^CN=/, '');
+    expect((await cloud.directory.devices.get(plainId))!.systemLabels).toEqual([]);
+  });
+
+  it('refuses anything but an array of distinct known labels (AADSTS9990205)', async () => {
+    const t = await token(alice);
+    for (const bad of [
+      'CloudPC',
+      ['cloudpc'],
+      ['CloudPC', 'CloudPC'],
+      ['Compliant'],
+      [7],
+      {},
+      [
+        'SurfaceHub',
+        'MicrosoftTeamsRoom',
+        'AzureVirtualDesktop',
+        'CloudPC',
+        'MicrosoftPowerAutomate',
+        'x',
+      ],
+    ]) {
+      expectError(await postJoin(await joinBody({ LabSystemLabels: bad }), t), 400, 9990205);
+    }
+  });
+
+  it('a hybrid join sets the labels too', async () => {
+    const dev = await precreated();
+    const { body } = await hybridBody(dev, { patch: { LabSystemLabels: ['AzureVirtualDesktop'] } });
+    const r = await putJoin(dev.id, body);
+    expect(r.status, r.body).toBe(200);
+    expect((await cloud.directory.devices.get(dev.id))!.systemLabels).toEqual([
+      'AzureVirtualDesktop',
+    ]);
+    const { body: bad } = await hybridBody(dev, {
+      identity: clientIdentity(dev.key, Date.now() - 1000),
+      patch: { LabSystemLabels: ['Windows'] },
+    });
+    expectError(await putJoin(dev.id, bad), 400, 9990205);
+  });
+});
+
 describe('DELETE /EnrollmentServer/device/{id} (the device removes itself)', () => {
   it('serves DRS nonces on the nonce endpoint for every tenant alias', async () => {
     for (const alias of ['common', cloud.tenant.domain, cloud.tenant.id]) {

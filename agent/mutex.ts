@@ -1,0 +1,14 @@
+/**
+ * Runs async sections one at a time, in call order. The TPM has three object slots and a command
+ * sequence (load, use, flush) must not interleave with another one; the device's state files are
+ * read, changed and written as one step.
+ */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(section: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(section, section);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
