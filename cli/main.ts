@@ -10,6 +10,7 @@ import { policyCommand } from './policy.ts';
 import { reportCommand } from './report.ts';
 import { signInsCommand } from './signins.ts';
 import { tpmServe } from './tpm-serve.ts';
+import { upCommand } from './up.ts';
 import { MAIN_HELP, TPM_HELP } from './usage.ts';
 import { userCommand } from './user.ts';
 
@@ -47,6 +48,7 @@ async function route(argv: string[], io: Io): Promise<number> {
     if (sub === 'serve') return tpmServe(rest, io);
     throw usageError(`unknown subcommand 'tpm ${sub}' (see prtlab tpm --help)`);
   }
+  if (cmd === 'up') return upCommand(argv.slice(1), io);
   if (cmd === 'cloud') return cloudCommand(argv.slice(1), io);
   if (cmd === 'device') return deviceCommand(argv.slice(1), io);
   if (cmd === 'client') return clientCommand(argv.slice(1), io);

@@ -4,6 +4,7 @@ export const MAIN_HELP = `prtlab: a lab for device-bound tokens
 Usage: prtlab <command> [options]
 
 Commands:
+  up            the whole lab in one process: cloud, demo tenant, device and broker (npm start)
   tpm serve     run the software TPM 2.0 on loopback for tpm2-tools, swtpm clients and the agent
   cloud serve   run the simulated Entra ID (HTTPS on 127.0.0.1:8443)
   cloud ca      print the path of the lab CA certificate clients must trust
