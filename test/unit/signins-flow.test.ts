@@ -101,6 +101,21 @@ describe('sign-in logs and Conditional Access at token issuance', () => {
     });
   });
 
+  it('PRT acquisition is logged as an interactive sign-in to Windows Sign In from the device', async () => {
+    await devicePrt(client, device, { username: upn, password: PASSWORD });
+    expect(latest()).toMatchObject({
+      userPrincipalName: upn.toLowerCase(),
+      userDisplayName: 'Adele Vance',
+      appId: '38aa3b87-a06d-4817-b275-7a316988d93b',
+      appDisplayName: 'Windows Sign In',
+      isInteractive: true,
+      incomingTokenType: 'none',
+      status: { errorCode: 0 },
+      deviceDetail: { deviceId: device.deviceId, trustType: 'Azure AD joined' },
+      sessionId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+  });
+
   it('report-only: a plain password token for Exchange is allowed and logged reportOnlyFailure (1002)', async () => {
     policies = [seedPolicy('enabledForReportingButNotEnforced', pilotId)];
     const r = await desktopPassword(EXCHANGE);

@@ -79,10 +79,19 @@ async function userOf(
 }
 
 export async function prtRequestGrant(ctx: TokenContext, parsed: ParsedJws, request: string) {
-  const device = await signingDevice(ctx, parsed);
   const p = parsed.payload as Record<string, unknown>;
+  // The sign-in log shows PRT acquisition as the user's sign-in to the requesting client (Windows
+  // Sign In unless the request names another), from this device: interactive with a password,
+  // non-interactive when a refresh token is traded for the PRT.
+  const clientId = typeof p.client_id === 'string' ? p.client_id : WINDOWS_BROKER_CLIENT_ID;
+  ctx.signIn.clientId = clientId;
+  if (typeof p.username === 'string') ctx.signIn.attemptedUpn = p.username;
+  if (p.grant_type === 'refresh_token') ctx.signIn.incomingTokenType = 'refreshToken';
+  const device = await signingDevice(ctx, parsed);
+  ctx.signIn.device = device;
   checkFreshness(ctx, p, request);
   const { user, amr, authTime } = await userOf(ctx, p);
+  ctx.signIn.user = user;
   if (!device.transportKey)
     throw new CloudRequestError(700003, { detail: 'device has no transport key' });
   const transportKey = parseRsaBlob(device.transportKey).publicKey;
@@ -101,6 +110,7 @@ export async function prtRequestGrant(ctx: TokenContext, parsed: ParsedJws, requ
     iat: ctx.now,
     exp: ctx.now + PRT_LIFETIME_S,
   };
+  ctx.signIn.sessionId = claims.sid;
   await ctx.cloud.directory.tokens.add({
     id: claims.sid,
     kind: 'prt',
@@ -110,7 +120,6 @@ export async function prtRequestGrant(ctx: TokenContext, parsed: ParsedJws, requ
     issuedAt: ctx.now,
     expiresAt: claims.exp,
   });
-  const clientId = typeof p.client_id === 'string' ? p.client_id : WINDOWS_BROKER_CLIENT_ID;
   const json = {
     // The spec says "pop" for the PRT response ([OAPXBC 3.2.5.1.2.2]); Entra's own value is uncertain.
     token_type: 'pop',
