@@ -9,6 +9,8 @@ import {
   addDevice,
   DEVICE_KINDS,
   type DeviceKind,
+  type DeviceStatus,
+  deviceDir,
   formatStatus,
   JOIN_KINDS,
   type JoinKind,
@@ -18,9 +20,11 @@ import {
   openDeviceAgent,
   removeDevice,
 } from '../agent/index.ts';
+import { BrokerClient } from '../broker/client.ts';
 import { cloudPaths } from '../cloud/data-dir.ts';
 import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT } from '../cloud/server.ts';
 import { resolveDataDir } from '../lib/data-dir.ts';
+import { isPrtlabError } from '../lib/errors.ts';
 import { expectPositionals, parseDataArgs, printList, subcommand } from './cloud-data.ts';
 import { deviceStart } from './device-start.ts';
 import { type Io, readStdin, usageError } from './io.ts';
@@ -315,14 +319,38 @@ async function deviceStatus(argv: string[], io: Io): Promise<number> {
   if (typeof args === 'number') return args;
   const { values, positionals } = args;
   const [name] = expectPositionals(positionals, ['NAME'], 'device status');
-  const agent = await openDeviceAgent({ dataDir: resolveDataDir(values.data), name: name! });
+  const dataDir = resolveDataDir(values.data);
+  let s: DeviceStatus;
   try {
-    const s = await agent.deviceStatus();
-    io.out(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
-  } finally {
-    await agent.close();
+    const agent = await openDeviceAgent({ dataDir, name: name! });
+    try {
+      s = await agent.deviceStatus();
+    } finally {
+      await agent.close();
+    }
+  } catch (err) {
+    // A running device (`prtlab up`, `device start`) holds its agent lock; its broker answers
+    // getDeviceStatus with the same facts, so ask it instead (dsregcmd also works while CloudAP runs).
+    if (!isPrtlabError(err, 'ERR_STATE_IN_USE')) throw err;
+    s = await statusFromBroker(deviceDir(dataDir, name!), err);
   }
+  io.out(values.json ? `${JSON.stringify(s, null, 2)}\n` : formatStatus(s));
   return 0;
+}
+
+/** The status of a running device, from its broker; the lock error when no broker answers. */
+async function statusFromBroker(dir: string, lockError: unknown): Promise<DeviceStatus> {
+  let client: BrokerClient;
+  try {
+    client = await BrokerClient.forDevice(dir, { connectTimeoutMs: 5_000, timeoutMs: 10_000 });
+  } catch {
+    throw lockError;
+  }
+  try {
+    return (await client.getDeviceStatus()) as unknown as DeviceStatus;
+  } finally {
+    await client.close();
+  }
 }
 
 async function deviceList(argv: string[], io: Io): Promise<number> {

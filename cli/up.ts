@@ -267,7 +267,7 @@ async function summary(lab: DemoLab, runs: readonly DemoClientRun[], o: UpOption
     '  # what the policy blocks, or would block, per app and user; the sign-in log',
     cmd('report impact'),
     cmd('signins'),
-    "  # the device, like dsregcmd /status (after Ctrl-C: the running lab holds the device's TPM)",
+    '  # the device, like dsregcmd /status (the running broker answers for it)',
     cmd(`device status ${shellWord(lab.device.name)}`),
     '',
     'Ctrl-C stops the lab.',

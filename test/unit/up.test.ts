@@ -199,6 +199,13 @@ describe('prtlab up: first start on a new data directory', () => {
     expect(first.lab.signIn.state).toBe('signed-in');
   });
 
+  it('prtlab device status works while the lab holds the device: the broker answers', async () => {
+    const r = await runCli(['device', 'status', DEMO_DEVICE_NAME, '--data', data]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/AzureAdJoined : YES/);
+    expect(r.out).toMatch(/AzureAdPrt : YES/);
+  });
+
   it('OneDrive and Teams got device-bound tokens through the broker, logged with report-only results', async () => {
     expect(first.runs.map((r) => r.report.profile.name)).toEqual(['onedrive', 'teams']);
     for (const run of first.runs) {
