@@ -34,7 +34,8 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
   const slots = Number(values['transient-slots']);
   if (!Number.isInteger(slots) || slots < 1 || slots > 64)
     throw usageError('--transient-slots must be 1..64');
-  const dir = resolve(values.state ?? join(resolveDataDir(values.data), 'tpm'));
+  const dataDir = resolveDataDir(values.data);
+  const dir = resolve(values.state ?? join(dataDir, 'tpm'));
   let keySource: KeySource;
   if (values.keystore !== undefined) {
     if (values['key-file'] !== undefined)
@@ -46,7 +47,8 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
     keySource = new KeyFileSource(values['key-file'] ?? join(dir, 'sealing.key'));
   }
 
-  const opened = await openTpm({ dir, keySource, maxTransientObjects: slots });
+  // The lab's TPM manufacturer CA (in the data directory) issues the TPM's EK certificates.
+  const opened = await openTpm({ dir, keySource, dataDir, maxTransientObjects: slots });
   let server: Awaited<ReturnType<typeof startTpmServer>>;
   try {
     await opened.device.powerOn();
@@ -64,6 +66,7 @@ export async function tpmServe(argv: string[], io: Io): Promise<number> {
   io.out(
     `prtlab tpm: ${opened.created ? 'manufactured a new TPM' : 'loaded TPM state'}\n` +
       `prtlab tpm: ${opened.store.describe()}\n` +
+      `prtlab tpm: EK certificates (NV 0x01c00002 RSA, 0x01c0000a ECC) from the TPM manufacturer CA in ${join(dataDir, 'tpm-manufacturer')}\n` +
       `prtlab tpm: listening on ${server.address}:${server.dataPort} (TPM commands) and ${server.address}:${server.platformPort} (platform)\n` +
       `prtlab tpm: tpm2-tools: -T swtpm:host=${server.address},port=${server.dataPort}\n`,
   );

@@ -52,10 +52,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOOPBACK } from './helpers/ports.ts';
-import { startServerInDir, startSwtpm, stopAllServers, type TpmServer } from './helpers/swtpm.ts';
+import { type ToolsServer, type ToolsTarget, toolsTargets } from '../shared/tpm-server.ts';
+import { stopAllServers } from './helpers/swtpm.ts';
 import {
   openssl,
   opensslRun,
@@ -64,17 +63,6 @@ import {
   tpm2,
   tpm2Run,
 } from './helpers/tools.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-export interface ToolsTarget {
-  /** Shown in test names. */
-  name: string;
-  /** The TCTI string tpm2-tools get with `-T`, for a server on `port`. */
-  tcti(port: number): string;
-  /** Starts a fresh TPM server (empty state) on a free loopback port. */
-  start(): Promise<TpmServer>;
-}
 
 const PERSISTENT = '0x81000010';
 
@@ -132,7 +120,7 @@ function persistentHandles(out: string): string[] {
 /** Registers the whole flow as one sequential describe block for `target`. */
 export function runToolsFlow(target: ToolsTarget): void {
   describe.sequential(`tpm2-tools against ${target.name}`, () => {
-    let server: TpmServer | undefined;
+    let server: ToolsServer | undefined;
     let work = '';
     let tcti = '';
     let msg: Buffer = Buffer.alloc(0);
@@ -600,56 +588,4 @@ function escapeRegExp(s: string): string {
   return s.replace(/[|.*+?^${}()[\]\\]/g, '\\$&');
 }
 
-// ---------------------------------------------------------------------------------------------
-// Targets
-
-/** Debian's swtpm with the swtpm TCTI: the reference the prtlab server must match. */
-export const swtpmTarget: ToolsTarget = {
-  name: 'Debian swtpm (swtpm TCTI)',
-  tcti: (port) => `swtpm:host=${LOOPBACK},port=${port}`,
-  start: startSwtpm,
-};
-
-/**
- * Starts `prtlab tpm serve` (contract at the top of this file) with fresh state in a temp dir.
- * `restart()` stops it and starts it again on the same port, state dir and key file.
- */
-export async function startPrtlabServer(): Promise<TpmServer> {
-  const root = await mkdtemp(join(tmpdir(), 'prtlab-tpm-'));
-  // The server creates its state directory itself (0700); it refuses one open to others.
-  const stateDir = join(root, 'state');
-  return startServerInDir(root, (port) => ({
-    label: 'prtlab tpm serve',
-    command: process.execPath,
-    args: [
-      join(ROOT, 'bin', 'prtlab.js'),
-      ...['tpm', 'serve', '--host', LOOPBACK, '--port', String(port)],
-      ...['--state', stateDir, '--key-file', join(stateDir, 'key')],
-    ],
-    port,
-    cwd: ROOT,
-    env: { ...process.env, PRTLAB_HOME: join(root, 'home') },
-    startTimeoutMs: 30_000,
-  }));
-}
-
-/** prtlab's TPM server through the swtpm TCTI (raw framing, a connection per command). */
-export const prtlabSwtpmTcti: ToolsTarget = {
-  name: 'prtlab tpm serve (swtpm TCTI)',
-  tcti: (port) => `swtpm:host=${LOOPBACK},port=${port}`,
-  start: startPrtlabServer,
-};
-
-/** prtlab's TPM server through the mssim TCTI (MS framing, POWER_ON/NV_ON on port + 1). */
-export const prtlabMssimTcti: ToolsTarget = {
-  name: 'prtlab tpm serve (mssim TCTI)',
-  tcti: (port) => `mssim:host=${LOOPBACK},port=${port}`,
-  start: startPrtlabServer,
-};
-
-export const prtlabTargets: readonly ToolsTarget[] = [prtlabSwtpmTcti, prtlabMssimTcti];
-
-/** Every target the flow runs against: Debian's swtpm as the reference, then prtlab's server. */
-export const targets: readonly ToolsTarget[] = [swtpmTarget, ...prtlabTargets];
-
-for (const target of targets) runToolsFlow(target);
+for (const target of toolsTargets) runToolsFlow(target);

@@ -43,7 +43,8 @@ function passwordSession(password: Buffer): AuthCommand {
 /**
  * A command to send: `name` with its handles and parameters, and one password session per entry
  * of `passwords`; by default one with the empty password for each handle of the command that
- * needs authorization. `[]` sends no session at all.
+ * needs authorization. `[]` sends no session at all. `locality` is the locality it arrives at
+ * (0 by default).
  */
 type CommandArgs<N extends CommandName> = [
   tpm: Tpm,
@@ -51,11 +52,12 @@ type CommandArgs<N extends CommandName> = [
   handles: number[],
   params: ParamsOf<N>,
   passwords?: readonly Buffer[],
+  locality?: number,
 ];
 
 /** Sends a command through the engine and parses the response. */
 export async function run<N extends CommandName>(
-  ...[tpm, name, handles, params, passwords]: CommandArgs<N>
+  ...[tpm, name, handles, params, passwords, locality]: CommandArgs<N>
 ): Promise<EngineResult<N>> {
   const spec = COMMANDS[name];
   const authCount = spec.handles.filter((h) => h.auth !== undefined).length;
@@ -67,7 +69,11 @@ export async function run<N extends CommandName>(
     marshal(spec.params as Codec<ParamsOf<N>>, params),
   );
   _dispatchInternals.lastInternalError = undefined;
-  const frame = readResponse(await tpm.execute(cmd), spec.responseHandles.length, sessions.length);
+  const frame = readResponse(
+    await tpm.execute(cmd, locality ?? 0),
+    spec.responseHandles.length,
+    sessions.length,
+  );
   if (frame.rc !== 0) return { rc: frame.rc, handles: [], out: undefined as never };
   return {
     rc: 0,

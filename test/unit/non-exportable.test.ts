@@ -74,12 +74,19 @@ describe('keys do not leave the TPM', () => {
   it('there is no command that duplicates or reads out a private part', async () => {
     const device = createSimulator();
     await device.powerOn();
-    // TPM2_Duplicate (0x14B), TPM2_Unseal (0x15E) and ObjectChangeAuth (0x150) are not implemented:
-    // an object's private part leaves only wrapped under its parent, by this TPM's keys.
-    for (const cc of [0x14b, 0x15e, 0x150]) {
+    // TPM2_Duplicate (0x14B) and ObjectChangeAuth (0x150) are not implemented: an object's
+    // private part leaves only wrapped under its parent, by this TPM's keys.
+    for (const cc of [0x14b, 0x150]) {
       const rsp = Buffer.from(await device.execute(buildCommand(cc, [], [], Buffer.alloc(0)), 0));
       expect(rsp.readUInt32BE(6)).toBe(0x143);
     }
+    // TPM2_Unseal returns only the data of a sealed data object, never a key's private part
+    // (Part 3 §12.7: the object must be a keyedHash without sign or decrypt).
+    const tpm = new TpmClient(new InProcessTransport(device));
+    const parent = await tpm.createPrimary({ template: templates.eccStoragePrimary() });
+    const key = await tpm.create(parent, { template: templates.eccSigningKey() });
+    const loaded = await tpm.load(parent, key);
+    await expect(tpm.unseal(loaded)).rejects.toMatchObject({ code: 'ERR_TPM_RESPONSE' });
   });
 
   it('Import refuses an object marked fixedTPM or fixedParent (Part 3 §13.3)', async () => {

@@ -1,6 +1,7 @@
 /**
- * Client-side authorizations: a password (TPM_RS_PW, Part 1 §19.4) or an HMAC session
- * (Part 1 §19.6) that signs each command, checks each response and rolls its nonces.
+ * Client-side authorizations: a password (TPM_RS_PW, Part 1 §19.4), an HMAC session (Part 1
+ * §19.6) or a policy session (Part 1 §19.7) that signs each command, checks each response and
+ * rolls its nonces.
  */
 import { randomBytes } from 'node:crypto';
 import { sessionHmac, trim0 } from '../crypto/auth-hmac.ts';
@@ -60,7 +61,12 @@ export class HmacSession implements Authorization {
     this.sessionKey = args.sessionKey ?? EMPTY;
   }
 
-  private key(target: AuthTarget | undefined): Buffer {
+  /** The TPM's latest nonce for this session (TPM2_PolicySecret can bind to it). */
+  get currentNonceTPM(): Buffer {
+    return this.nonceTPM;
+  }
+
+  protected key(target: AuthTarget | undefined): Buffer {
     const auth = target ? trim0(target.authValue) : EMPTY;
     return auth.length ? Buffer.concat([this.sessionKey, auth]) : this.sessionKey;
   }
@@ -102,5 +108,32 @@ export class HmacSession implements Authorization {
     if (!timingSafeEqualBytes(expected, auth.hmac)) return false;
     this.nonceTPM = auth.nonce;
     return true;
+  }
+}
+
+/**
+ * A policy session (TPM_SE_POLICY, or TPM_SE_TRIAL with `trial`) started with
+ * TPM2_StartAuthSession. Policy commands (TpmClient.policySecret, ...) build up its digest; used
+ * as an authorization it satisfies an entity whose authPolicy equals that digest. Its HMAC key
+ * is the session key alone (Part 1 §19.7: the authValue joins only after TPM2_PolicyAuthValue),
+ * which for an unbound, unsalted session is empty. After each command it authorizes, the TPM
+ * resets the policy: satisfy it again before the next one.
+ */
+export class PolicySession extends HmacSession {
+  readonly trial: boolean;
+
+  constructor(args: {
+    handle: number;
+    authHash: number;
+    nonceTPM: Buffer;
+    sessionKey?: Buffer;
+    trial?: boolean;
+  }) {
+    super(args);
+    this.trial = args.trial ?? false;
+  }
+
+  protected override key(_target: AuthTarget | undefined): Buffer {
+    return super.key(undefined);
   }
 }

@@ -125,3 +125,65 @@ export function sealedData(): Public {
     unique: EMPTY,
   };
 }
+
+/**
+ * The authPolicy of the default EK templates: PolicySecret(TPM_RH_ENDORSEMENT) with an empty
+ * policyRef (TCG EK Credential Profile 2.0, §B.3.2), i.e. H(H(0^32 || TPM_CC_PolicySecret ||
+ * 0x4000000B) || "").
+ */
+export const EK_AUTH_POLICY = Buffer.from(
+  '837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa',
+  'hex',
+);
+
+/** The EK attributes of both default templates: a storage key only the EK policy can administer. */
+export const EK_ATTRIBUTES =
+  O.fixedTPM | O.fixedParent | O.sensitiveDataOrigin | O.adminWithPolicy | O.restricted | O.decrypt;
+
+/**
+ * TCG EK Credential Profile 2.0 template L-1 (§B.3.3): RSA 2048, AES-128-CFB, unique = 256
+ * zero bytes. `tpm2_createek -G rsa` sends exactly this, so CreatePrimary under the endorsement
+ * hierarchy gives this TPM's RSA EK.
+ */
+export function ekRsaTemplate(): Public {
+  return {
+    type: TPM_ALG.RSA,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: EK_ATTRIBUTES,
+    authPolicy: Buffer.from(EK_AUTH_POLICY),
+    parameters: { symmetric: AES128CFB, scheme: SCHEME_NULL, keyBits: 2048, exponent: 0 },
+    unique: Buffer.alloc(256),
+  };
+}
+
+/**
+ * TCG EK Credential Profile 2.0 template L-2 (§B.3.4): ECC NIST P-256, AES-128-CFB, unique x
+ * and y = 32 zero bytes each (`tpm2_createek -G ecc`).
+ */
+export function ekEccTemplate(): Public {
+  return {
+    type: TPM_ALG.ECC,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: EK_ATTRIBUTES,
+    authPolicy: Buffer.from(EK_AUTH_POLICY),
+    parameters: {
+      symmetric: AES128CFB,
+      scheme: SCHEME_NULL,
+      curveID: TPM_ECC_CURVE.NIST_P256,
+      kdf: SCHEME_NULL,
+    },
+    unique: { x: Buffer.alloc(32), y: Buffer.alloc(32) },
+  };
+}
+
+/** NV indexes of the EK certificates (TCG EK Credential Profile 2.0, §2.2.1.4). */
+export const EK_CERT_NV_INDEX = { rsa: 0x01c00002, ecc: 0x01c0000a } as const;
+
+/**
+ * An attestation key: ECC P-256, restricted signing with ECDSA-SHA256 (what `tpm2_createak -G ecc
+ * -g sha256 -s ecdsa` creates under the EK). Being restricted, it signs only what the TPM
+ * generated itself: quotes, certifications, and digests TPM2_Hash ticketed.
+ */
+export function eccAttestationKey(): Public {
+  return eccSigningKey({ attributes: KEY_BASE | O.restricted | O.sign });
+}

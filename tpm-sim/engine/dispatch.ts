@@ -8,7 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { timingSafeEqualBytes } from '../crypto/hash.ts';
 import { Reader, WireError, Writer } from '../wire/codec.ts';
 import { COMMAND_BY_CC, type CommandSpec, type HandleSpec } from '../wire/commands.ts';
-import { TPM_CC, TPM_HT, TPM_RH, TPM_ST, TPMA_OBJECT, TPMA_SESSION } from '../wire/constants.ts';
+import {
+  TPM_CC,
+  TPM_HT,
+  TPM_RH,
+  TPM_ST,
+  TPMA_NV,
+  TPMA_OBJECT,
+  TPMA_SESSION,
+} from '../wire/constants.ts';
 import {
   type AuthCommand,
   type AuthResponse,
@@ -21,13 +29,16 @@ import {
 import { rcHandle, rcParam, rcSession, TPM_RC } from '../wire/rc.ts';
 import type { CommandContext, Entity } from './handler.ts';
 import { HANDLERS } from './handlers/index.ts';
+import { type NvIndex, nvHas, nvName } from './nv.ts';
 import { handleName, has } from './objects.ts';
+import { PCR_COUNT } from './pcr.ts';
 import { RcError } from './rc-error.ts';
 import {
   cfbTransform,
   cpHash,
   hmacKey,
   paramKey,
+  resetPolicy,
   rpHash,
   type Session,
   sessionHmac,
@@ -79,7 +90,7 @@ async function run(tpm: Tpm, command: Uint8Array, locality: number): Promise<Buf
   // Authorizations are checked over the parameters as transmitted (Part 1 §18.7).
   const decryptIdx = uses.findIndex((u) => has(u.auth.attributes, TPMA_SESSION.decrypt));
   const encryptIdx = uses.findIndex((u) => has(u.auth.attributes, TPMA_SESSION.encrypt));
-  checkAuthorizations(spec, uses, entities, frame.params, decryptIdx, encryptIdx);
+  checkAuthorizations(tpm, spec, uses, entities, frame.params, decryptIdx, encryptIdx);
 
   let paramBytes: Uint8Array = frame.params;
   if (decryptIdx >= 0) paramBytes = decryptFirstParam(uses[decryptIdx]!, paramBytes);
@@ -121,8 +132,14 @@ async function run(tpm: Tpm, command: Uint8Array, locality: number): Promise<Buf
   });
   uses.forEach((u, i) => {
     if (!u.session) return;
-    if (has(u.auth.attributes, TPMA_SESSION.continueSession)) u.session.nonceTPM = newNonces[i]!;
-    else tpm.sessions.delete(u.session.handle);
+    if (has(u.auth.attributes, TPMA_SESSION.continueSession)) {
+      u.session.nonceTPM = newNonces[i]!;
+      // When a policy session's nonce rolls, its policy starts over (as libtpms does), so one
+      // satisfied policy authorizes one command.
+      if (u.session.policy) resetPolicy(u.session.policy, tpm.time());
+    } else {
+      tpm.sessions.delete(u.session.handle);
+    }
   });
   return successResponse(TPM_ST.SESSIONS, handles, out, auths);
 }
@@ -134,40 +151,72 @@ function permanentEntity(tpm: Tpm, h: number): Entity {
   return { handle: h, name: handleName(h), authValue, daProtected: h === TPM_RH.LOCKOUT };
 }
 
+const HIERARCHIES = [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM];
 const PERMANENT_BY_KIND: Record<string, readonly number[]> = {
-  HIERARCHY: [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM],
-  HIERARCHY_AUTH: [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM, TPM_RH.LOCKOUT],
+  HIERARCHY: HIERARCHIES,
+  HIERARCHY_AUTH: [...HIERARCHIES, TPM_RH.LOCKOUT],
   PROVISION: [TPM_RH.OWNER, TPM_RH.PLATFORM],
-  ENTITY: [TPM_RH.OWNER, TPM_RH.ENDORSEMENT, TPM_RH.PLATFORM, TPM_RH.LOCKOUT],
+  ENTITY: [...HIERARCHIES, TPM_RH.LOCKOUT],
+  PARENT: HIERARCHIES,
+  NV_AUTH: [TPM_RH.OWNER, TPM_RH.PLATFORM],
 };
+
+/** Kinds that take transient objects; persistent ones are the same minus CONTEXT. */
+const OBJECT_KINDS = new Set(['OBJECT', 'CONTEXT', 'ENTITY', 'PARENT']);
+const PERSISTENT_KINDS = new Set(['OBJECT', 'ENTITY', 'PARENT']);
+const NV_KINDS = new Set(['NV_INDEX', 'NV_AUTH', 'ENTITY']);
+const PCR_KINDS = new Set(['PCR', 'ENTITY']);
 
 /** Part 3 §5.4: each handle must be of the command's interface type and refer to something present. */
 function resolveHandle(tpm: Tpm, h: number, spec: HandleSpec, n: number): Entity {
   const ht = h >>> 24;
+  const kind = spec.kind;
   if (h === TPM_RH.NULL) {
     if (!spec.nullable) throw new RcError(rcHandle(TPM_RC.VALUE, n));
     return { handle: h, name: handleName(h), authValue: EMPTY, daProtected: false };
   }
-  const objectAllowed = spec.kind === 'OBJECT' || spec.kind === 'CONTEXT' || spec.kind === 'ENTITY';
-  if (ht === TPM_HT.TRANSIENT && objectAllowed) {
+  if (ht === TPM_HT.TRANSIENT && OBJECT_KINDS.has(kind)) {
     if (!tpm.isTransientInRange(h)) throw new RcError(rcHandle(TPM_RC.VALUE, n));
     const obj = tpm.transientObject(h);
     if (!obj) throw new RcError(TPM_RC.REFERENCE_H0 + n - 1);
     return objectEntity(h, obj);
   }
-  if (ht === TPM_HT.PERSISTENT && (spec.kind === 'OBJECT' || spec.kind === 'ENTITY')) {
+  if (ht === TPM_HT.PERSISTENT && PERSISTENT_KINDS.has(kind)) {
     const obj = tpm.persistentObjects.get(h);
     if (!obj) throw new RcError(rcHandle(TPM_RC.HANDLE, n));
     return objectEntity(h, obj);
   }
-  if ((ht === TPM_HT.HMAC_SESSION || ht === TPM_HT.POLICY_SESSION) && spec.kind === 'CONTEXT') {
+  const sessionHandle =
+    (kind === 'CONTEXT' && (ht === TPM_HT.HMAC_SESSION || ht === TPM_HT.POLICY_SESSION)) ||
+    (kind === 'POLICY_SESSION' && ht === TPM_HT.POLICY_SESSION);
+  if (sessionHandle) {
     const s = tpm.sessions.get(h);
     if (!s?.loaded) throw new RcError(TPM_RC.REFERENCE_H0 + n - 1);
     return { handle: h, name: handleName(h), authValue: EMPTY, session: s, daProtected: false };
   }
-  if (ht === TPM_HT.PERMANENT && PERMANENT_BY_KIND[spec.kind]?.includes(h))
+  if (ht === TPM_HT.NV_INDEX && NV_KINDS.has(kind)) {
+    const nv = tpm.nvIndex(h);
+    if (!nv) throw new RcError(rcHandle(TPM_RC.HANDLE, n));
+    return nvEntity(h, nv);
+  }
+  if (ht === TPM_HT.PCR && PCR_KINDS.has(kind)) {
+    if (h >= PCR_COUNT) throw new RcError(rcHandle(TPM_RC.VALUE, n));
+    // PCRs have an empty authValue here (no TPM2_PCR_SetAuthValue) and are not DA-protected.
+    return { handle: h, name: handleName(h), authValue: EMPTY, daProtected: false };
+  }
+  if (ht === TPM_HT.PERMANENT && PERMANENT_BY_KIND[kind]?.includes(h))
     return permanentEntity(tpm, h);
   throw new RcError(rcHandle(TPM_RC.VALUE, n));
+}
+
+function nvEntity(h: number, nv: NvIndex): Entity {
+  return {
+    handle: h,
+    name: nvName(nv.public),
+    authValue: nv.authValue,
+    nv,
+    daProtected: !nvHas(nv, TPMA_NV.NO_DA),
+  };
 }
 
 function objectEntity(h: number, obj: NonNullable<Entity['object']>): Entity {
@@ -216,6 +265,8 @@ function resolveSessions(
     if (!session?.loaded) throw new RcError(TPM_RC.REFERENCE_S0 + j);
     if (seen.has(auth.sessionHandle)) throw new RcError(rcSession(TPM_RC.HANDLE, n));
     seen.add(auth.sessionHandle);
+    // A trial session only computes a policy digest: it authorizes nothing (Part 1 §19.7).
+    if (entity && session.policy?.trial) throw new RcError(rcSession(TPM_RC.ATTRIBUTES, n));
     // Audit sessions come with the session types of a later command family.
     if (attrs & (TPMA_SESSION.audit | TPMA_SESSION.auditExclusive | TPMA_SESSION.auditReset)) {
       throw new RcError(rcSession(TPM_RC.ATTRIBUTES, n));
@@ -235,8 +286,40 @@ function resolveSessions(
   });
 }
 
-/** Part 1 §19.4 (password) and §19.6 (HMAC) authorization, plus the role rules of Part 1 §19.7. */
+/**
+ * Whether the entity's authValue may authorize it in this role (Part 1 §19.7; the reference's
+ * IsAuthValueAvailable). Objects: the USER role needs userWithAuth, the ADMIN role needs
+ * adminWithPolicy clear, the DUP role always needs a policy. NV indexes: AUTHWRITE for a
+ * command that writes the index, AUTHREAD for anything else.
+ */
+function authValueAvailable(spec: CommandSpec, role: string | undefined, entity: Entity): boolean {
+  if (entity.nv)
+    return nvHas(entity.nv, spec.nvAccess === 'WRITE' ? TPMA_NV.AUTHWRITE : TPMA_NV.AUTHREAD);
+  const attrs = entity.object?.publicArea.objectAttributes ?? TPMA_OBJECT.userWithAuth;
+  if (role === 'USER') return has(attrs, TPMA_OBJECT.userWithAuth);
+  if (role === 'ADMIN') return !has(attrs, TPMA_OBJECT.adminWithPolicy);
+  return role !== 'DUP';
+}
+
+/** Whether a policy may authorize the entity: NV indexes need POLICYWRITE or POLICYREAD. */
+function policyAvailable(spec: CommandSpec, entity: Entity): boolean {
+  if (entity.nv)
+    return nvHas(entity.nv, spec.nvAccess === 'WRITE' ? TPMA_NV.POLICYWRITE : TPMA_NV.POLICYREAD);
+  return true;
+}
+
+/**
+ * The authPolicy a policy session must match (Part 1 §19.7.1): an object's or NV index's
+ * authPolicy; hierarchies, PCRs and the rest have none here (no TPM2_SetPrimaryPolicy), so no
+ * policy satisfies them.
+ */
+function authPolicyOf(entity: Entity): Buffer {
+  return entity.object?.publicArea.authPolicy ?? entity.nv?.public.authPolicy ?? EMPTY;
+}
+
+/** Part 1 §19.4 (password), §19.6 (HMAC) and §19.7 (policy) authorization, with the role rules. */
 function checkAuthorizations(
+  tpm: Tpm,
   spec: CommandSpec,
   uses: readonly SessionUse[],
   entities: readonly Entity[],
@@ -247,20 +330,32 @@ function checkAuthorizations(
   const authRoles = spec.handles.filter((h) => h.auth !== undefined).map((h) => h.auth);
   const cpCache = new Map<number, Buffer>();
   let names: Buffer[] | undefined;
+  const cpFor = (alg: number): Buffer => {
+    let cp = cpCache.get(alg);
+    if (!cp) {
+      names ??= entities.map((e) => e.name);
+      cp = cpHash(alg, spec.cc, names, params);
+      cpCache.set(alg, cp);
+    }
+    return cp;
+  };
   uses.forEach((u, j) => {
     const n = j + 1;
     const entity = u.entity;
+    const policy = u.session?.policy;
     if (entity) {
-      const role = authRoles[j];
-      const attrs = entity.object?.publicArea.objectAttributes ?? TPMA_OBJECT.userWithAuth;
-      // USER role with an authValue needs userWithAuth; ADMIN role needs adminWithPolicy clear; DUP always needs a policy.
       // A public-only object (LoadExternal) has no authValue to prove (libtpms: TPM_RC_AUTH_UNAVAILABLE).
       if (entity.object && !entity.object.sensitive) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
-      if (
-        (role === 'USER' && !has(attrs, TPMA_OBJECT.userWithAuth)) ||
-        (role === 'ADMIN' && has(attrs, TPMA_OBJECT.adminWithPolicy)) ||
-        role === 'DUP'
-      ) {
+      if (policy) {
+        if (!policyAvailable(spec, entity)) throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
+        // Part 1 §19.7: the session's conditions hold and its digest is the entity's authPolicy.
+        if (policy.timeout !== undefined && tpm.time() > policy.timeout)
+          throw new RcError(rcSession(TPM_RC.EXPIRED, n));
+        if (policy.cpHash && !policy.cpHash.equals(cpFor(u.session!.authHash)))
+          throw new RcError(rcSession(TPM_RC.POLICY_FAIL, n));
+        if (!policy.digest.equals(authPolicyOf(entity)))
+          throw new RcError(rcSession(TPM_RC.POLICY_FAIL, n));
+      } else if (!authValueAvailable(spec, authRoles[j], entity)) {
         throw new RcError(TPM_RC.AUTH_UNAVAILABLE);
       }
     }
@@ -274,12 +369,7 @@ function checkAuthorizations(
     const key = hmacKey(s, entity);
     // Empty key and empty HMAC: nothing to check (Part 1 §19.6.5, verified against swtpm).
     if (key.length === 0 && u.auth.hmac.length === 0) return;
-    let cp = cpCache.get(s.authHash);
-    if (!cp) {
-      names ??= entities.map((e) => e.name);
-      cp = cpHash(s.authHash, spec.cc, names, params);
-      cpCache.set(s.authHash, cp);
-    }
+    const cp = cpFor(s.authHash);
     // Part 1 §19.6.5: session 1 also covers the nonces of separate decrypt and encrypt sessions.
     const extra: Buffer[] = [];
     if (j === 0) {

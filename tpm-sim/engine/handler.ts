@@ -1,5 +1,6 @@
 /** What a command handler sees and returns. Handlers live in handlers/, one file per family. */
 import type { CommandName, ParamsOf, ResponseOf } from '../wire/commands.ts';
+import type { NvIndex } from './nv.ts';
 import type { TpmObject } from './objects.ts';
 import type { Session } from './sessions.ts';
 import type { Tpm } from './tpm.ts';
@@ -11,6 +12,8 @@ export interface Entity {
   readonly authValue: Buffer;
   readonly object?: TpmObject;
   readonly session?: Session;
+  /** An NV index named in the handle area (TPMI_RH_NV_INDEX, TPMI_RH_NV_AUTH, TPMI_DH_ENTITY). */
+  readonly nv?: NvIndex;
   /** Failed authorizations count toward dictionary-attack lockout (Part 1 §19.8). */
   readonly daProtected: boolean;
 }

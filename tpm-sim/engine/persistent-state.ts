@@ -1,11 +1,22 @@
 /**
  * What a TPM keeps across power cycles (Part 1 §36, "NV memory"): hierarchy seeds and proofs,
- * hierarchy auth values, persistent objects, the reset and restart counters and the clock.
- * Encoded as versioned JSON; it is sealed at rest by tpm-sim/state, never stored in clear.
+ * hierarchy auth values, persistent objects, NV indexes, the PCRs a Shutdown(STATE) saved, the
+ * reset and restart counters and the clock. Encoded as versioned JSON; it is sealed at rest by
+ * tpm-sim/state, never stored in clear.
+ *
+ * Versions: 1 had no NV indexes and no saved PCRs; 2 adds `nv` and `orderly`. Version 1 state
+ * still loads (as a TPM with no NV indexes whose last shutdown was not orderly); it is written
+ * back as version 2 on the next change.
  */
 import { randomBytes } from 'node:crypto';
+import { HANDLE_RANGE } from '../wire/constants.ts';
+import { DIGEST_SIZE, HASH_ALGS, type NvPublic } from '../wire/structures.ts';
+import type { NvIndex } from './nv.ts';
+import { PCR_BANKS, type PcrState, STATE_SAVED_PCRS } from './pcr.ts';
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
+/** Older versions decodeState still reads. */
+export const READABLE_STATE_VERSIONS: readonly number[] = [1, 2];
 
 export interface HierarchySecrets {
   /** Primary seed (SPS, EPS, PPS): every primary key of the hierarchy derives from it. */
@@ -35,6 +46,13 @@ export interface PersistentState {
   restartCount: number;
   /** Milliseconds the TPM has been powered, over its whole life (TPMS_CLOCK_INFO.clock). */
   clock: number;
+  /** NV indexes by handle (Part 1 §37). */
+  nv: Map<number, NvIndex>;
+  /**
+   * Set by Shutdown(STATE): the PCRs it saved (0-15 and the update counter), for the TPM Resume
+   * of the next Startup(STATE). Undefined after any Startup.
+   */
+  orderly?: PcrState;
 }
 
 /** PRIMARY_SEED_SIZE in the reference implementation is 64 bytes. */
@@ -60,6 +78,7 @@ export function manufacture(): PersistentState {
     resetCount: 0,
     restartCount: 0,
     clock: 0,
+    nv: new Map(),
   };
 }
 
@@ -89,6 +108,21 @@ export function encodeState(s: PersistentState): Uint8Array {
       resetCount: s.resetCount,
       restartCount: s.restartCount,
       clock: s.clock,
+      nv: [...s.nv.values()]
+        .sort((a, b) => a.public.nvIndex - b.public.nvIndex)
+        .map((n) => ({
+          public: { ...n.public, authPolicy: hex(n.public.authPolicy) },
+          authValue: hex(n.authValue),
+          data: hex(n.data),
+        })),
+      orderly: s.orderly
+        ? {
+            updateCounter: s.orderly.updateCounter,
+            banks: Object.fromEntries(
+              [...s.orderly.banks].map(([alg, values]) => [String(alg), values.map(hex)]),
+            ),
+          }
+        : null,
     }),
   );
 }
@@ -117,7 +151,11 @@ export function decodeState(bytes: Uint8Array): PersistentState {
   } catch {
     throw new StateFormatError('not JSON');
   }
-  if (raw === null || typeof raw !== 'object' || raw.version !== STATE_VERSION) {
+  if (
+    raw === null ||
+    typeof raw !== 'object' ||
+    !READABLE_STATE_VERSIONS.includes(raw.version as number)
+  ) {
     throw new StateFormatError(
       `unknown state version ${String((raw as { version?: unknown })?.version)}`,
     );
@@ -147,5 +185,53 @@ export function decodeState(bytes: Uint8Array): PersistentState {
     resetCount: intField(raw.resetCount, 'resetCount'),
     restartCount: intField(raw.restartCount, 'restartCount'),
     clock: intField(raw.clock, 'clock'),
+    nv: raw.version === 1 ? new Map() : nvField(raw.nv),
+    ...(raw.version !== 1 && raw.orderly != null ? { orderly: orderlyField(raw.orderly) } : {}),
   };
+}
+
+function nvField(v: unknown): Map<number, NvIndex> {
+  if (!Array.isArray(v)) throw new StateFormatError('nv: not a list');
+  const out = new Map<number, NvIndex>();
+  v.forEach((entry: Record<string, unknown>, i: number) => {
+    const what = `nv[${i}]`;
+    const p = (entry?.public ?? {}) as Record<string, unknown>;
+    const nameAlg = intField(p.nameAlg, `${what}.nameAlg`);
+    if (!HASH_ALGS.includes(nameAlg as (typeof HASH_ALGS)[number]))
+      throw new StateFormatError(`${what}.nameAlg: unknown hash`);
+    const pub: NvPublic = {
+      nvIndex: intField(p.nvIndex, `${what}.nvIndex`),
+      nameAlg,
+      attributes: intField(p.attributes, `${what}.attributes`),
+      authPolicy: bytesField(p.authPolicy, `${what}.authPolicy`),
+      dataSize: intField(p.dataSize, `${what}.dataSize`),
+    };
+    if (pub.nvIndex < HANDLE_RANGE.NV_INDEX_FIRST || pub.nvIndex > HANDLE_RANGE.NV_INDEX_LAST)
+      throw new StateFormatError(`${what}.nvIndex: not an NV index handle`);
+    if (pub.attributes > 0xffffffff) throw new StateFormatError(`${what}.attributes: too large`);
+    const data = bytesField(entry.data, `${what}.data`, pub.dataSize);
+    if (out.has(pub.nvIndex)) throw new StateFormatError(`${what}: defined twice`);
+    out.set(pub.nvIndex, {
+      public: pub,
+      authValue: bytesField(entry.authValue, `${what}.authValue`),
+      data,
+    });
+  });
+  return out;
+}
+
+function orderlyField(v: unknown): PcrState {
+  const o = (v ?? {}) as Record<string, unknown>;
+  const banksRaw = (o.banks ?? {}) as Record<string, unknown>;
+  const banks = new Map<number, Buffer[]>();
+  for (const alg of PCR_BANKS) {
+    const values = banksRaw[String(alg)];
+    if (!Array.isArray(values) || values.length !== STATE_SAVED_PCRS)
+      throw new StateFormatError(`orderly.banks.${alg}: not ${STATE_SAVED_PCRS} values`);
+    banks.set(
+      alg,
+      values.map((x, i) => bytesField(x, `orderly.banks.${alg}[${i}]`, DIGEST_SIZE[alg])),
+    );
+  }
+  return { banks, updateCounter: intField(o.updateCounter, 'orderly.updateCounter') };
 }

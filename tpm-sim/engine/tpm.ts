@@ -8,7 +8,9 @@ import { HANDLE_RANGE, TPM_HT, TPM_RH, TPM_SU } from '../wire/constants.ts';
 import { TPM_RC } from '../wire/rc.ts';
 import { TPMT_PUBLIC, TPMT_SENSITIVE } from '../wire/structures.ts';
 import { dispatch } from './dispatch.ts';
+import { NV_LIMITS, type NvIndex } from './nv.ts';
 import { makeObject, type TpmObject } from './objects.ts';
+import { type PcrState, resetPcrs, resumePcrs, savedPcrs } from './pcr.ts';
 import {
   decodeState,
   encodeState,
@@ -59,9 +61,9 @@ export class Tpm {
   // Volatile state: gone on power-off.
   poweredOn = false;
   started = false;
-  /** Set by Shutdown(STATE): the next Startup(STATE) resumes. */
-  orderlyState = false;
   transient: (TpmObject | undefined)[];
+  /** PCR banks: volatile, reset by Startup(CLEAR) (Part 1 §17). */
+  pcrs: PcrState = resetPcrs();
   readonly sessions = new Map<number, Session>();
   /** The null hierarchy's seed and proof change on every TPM Reset (Part 1 §14.4.4). */
   nullHierarchy: HierarchySecrets = {
@@ -150,6 +152,11 @@ export class Tpm {
     });
   }
 
+  /** Saves the persistent state now if it changed outside a command (manufacturing steps). */
+  saveState(): Promise<void> {
+    return this.serialize(() => this.flushState());
+  }
+
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
@@ -194,10 +201,25 @@ export class Tpm {
 
   // ---- Startup (Part 3 §9.3) ----
 
+  /** Whether the last shutdown was Shutdown(STATE), so that Startup(STATE) can resume. */
+  get orderlyState(): boolean {
+    return this.state.orderly !== undefined;
+  }
+
+  /** Shutdown (Part 3 §9.4): STATE saves what Startup(STATE) restores. */
+  shutdown(type: number): void {
+    if (type === TPM_SU.STATE) this.state.orderly = savedPcrs(this.pcrs);
+    else delete this.state.orderly;
+    this.dirty = true;
+  }
+
   startup(type: number): void {
-    if (type === TPM_SU.STATE && this.orderlyState) {
-      // TPM Resume: saved contexts stay valid; loaded objects and sessions are gone.
+    const saved = this.state.orderly;
+    if (type === TPM_SU.STATE && saved) {
+      // TPM Resume: saved contexts stay valid; loaded objects and sessions are gone; PCRs 0-15
+      // come back.
       this.state.restartCount++;
+      this.pcrs = resumePcrs(saved);
     } else {
       // TPM Reset: new null hierarchy, every saved context invalid (the reset count keys them).
       this.state.resetCount++;
@@ -209,12 +231,13 @@ export class Tpm {
       };
       this.sessions.clear();
     }
+    if (type !== TPM_SU.STATE || !saved) this.pcrs = resetPcrs();
     if (type === TPM_SU.CLEAR) {
       // platformAuth is set by firmware on every boot and reset on TPM Reset and Restart (Part 1 §13.5.2).
       this.state.platform.authValue = Buffer.alloc(0);
     }
     this.dropVolatile();
-    this.orderlyState = false;
+    delete this.state.orderly;
     this.started = true;
     this.dirty = true;
   }
@@ -286,6 +309,32 @@ export class Tpm {
   evictPersistent(handle: number): void {
     this.persistentObjects.delete(handle);
     this.state.objects = this.state.objects.filter((o) => o.handle !== handle);
+    this.dirty = true;
+  }
+
+  // ---- NV indexes ----
+
+  nvIndex(handle: number): NvIndex | undefined {
+    return this.state.nv.get(handle);
+  }
+
+  /** Defines an index; TPM_RC_NV_SPACE when the NV memory for indexes is used up. */
+  defineNv(index: NvIndex): void {
+    let total = index.data.length;
+    for (const n of this.state.nv.values()) total += n.data.length;
+    if (this.state.nv.size >= NV_LIMITS.maxIndexes || total > NV_LIMITS.maxTotalBytes)
+      throw new RcError(TPM_RC.NV_SPACE);
+    this.state.nv.set(index.public.nvIndex, index);
+    this.dirty = true;
+  }
+
+  undefineNv(handle: number): void {
+    this.state.nv.delete(handle);
+    this.dirty = true;
+  }
+
+  /** Marks NV as changed (an index's data or attributes were updated in place). */
+  nvChanged(): void {
     this.dirty = true;
   }
 

@@ -197,27 +197,31 @@ export async function readStateManifest(dir: string): Promise<StateManifest | un
   return readManifestFile(join(resolve(dir), MANIFEST_FILE_NAME));
 }
 
-async function ensurePrivateDir(dir: string): Promise<void> {
+/**
+ * Creates `dir` (mode 0700) if missing, and refuses one that is not a directory, not owned by
+ * this user, or open to group or others (ERR_STATE_DIR_INSECURE).
+ */
+export async function ensurePrivateDir(dir: string, what = 'state directory'): Promise<void> {
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     // EEXIST: something that is not a directory is in the way; the stat below says so.
-    if (errnoCode(err) !== 'EEXIST') throw ioError('create state directory', dir, err);
+    if (errnoCode(err) !== 'EEXIST') throw ioError(`create ${what}`, dir, err);
   }
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(dir);
   } catch (err) {
-    throw ioError('stat state directory', dir, err);
+    throw ioError(`stat ${what}`, dir, err);
   }
   if (!st.isDirectory()) {
-    throw new StateError('ERR_STATE_DIR_INSECURE', `state directory ${dir} is not a directory`);
+    throw new StateError('ERR_STATE_DIR_INSECURE', `${what} ${dir} is not a directory`);
   }
   const uid = currentUid();
   if (uid !== undefined && st.uid !== uid) {
     throw new StateError(
       'ERR_STATE_DIR_INSECURE',
-      `state directory ${dir} is owned by uid ${st.uid}, not by this user (uid ${uid})`,
+      `${what} ${dir} is owned by uid ${st.uid}, not by this user (uid ${uid})`,
     );
   }
   // Others who can write here could swap the state or the manifest; others who can read could
@@ -225,7 +229,7 @@ async function ensurePrivateDir(dir: string): Promise<void> {
   if ((st.mode & 0o077) !== 0) {
     throw new StateError(
       'ERR_STATE_DIR_INSECURE',
-      `state directory ${dir} has mode ${formatMode(st.mode)}, which lets group or others in; ` +
+      `${what} ${dir} has mode ${formatMode(st.mode)}, which lets group or others in; ` +
         `run: chmod 700 ${dir}`,
     );
   }

@@ -3,26 +3,35 @@
  * engine dispatches on it and the client marshals with it, so both sides share one definition.
  * A later command family is one more row here (and a handler in the engine).
  */
-import { type Codec, dependent, type StructOf, struct, u8, u16, u32, u64 } from './codec.ts';
+import { type Codec, dependent, type StructOf, struct, u8, u16, u32 } from './codec.ts';
 import { TPM_ALG, TPM_CC } from './constants.ts';
 import { TPM_RC } from './rc.ts';
 import {
   algHash,
   algHashOrNull,
   algPublic,
+  i32,
+  TPM2B_ATTEST,
   TPM2B_AUTH,
   TPM2B_CREATION_DATA,
   TPM2B_DATA,
   TPM2B_DIGEST,
   TPM2B_ENCRYPTED_SECRET,
   TPM2B_MAX_BUFFER,
+  TPM2B_MAX_NV_BUFFER,
   TPM2B_NAME,
   TPM2B_NONCE,
+  TPM2B_NV_PUBLIC,
   TPM2B_PRIVATE,
   TPM2B_PUBLIC,
   TPM2B_PUBLIC_KEY_RSA,
   TPM2B_SENSITIVE,
   TPM2B_SENSITIVE_CREATE,
+  TPM2B_SENSITIVE_DATA,
+  TPM2B_TEMPLATE,
+  TPM2B_TIMEOUT,
+  TPML_DIGEST,
+  TPML_DIGEST_VALUES,
   TPML_PCR_SELECTION,
   TPMS_CAPABILITY_DATA,
   TPMS_CONTEXT,
@@ -30,6 +39,7 @@ import {
   TPMS_KEYEDHASH_PARMS,
   TPMS_RSA_PARMS,
   TPMS_SYMCIPHER_PARMS,
+  TPMS_TIME_INFO,
   TPMT_RSA_DECRYPT,
   TPMT_SIG_SCHEME,
   TPMT_SIGNATURE,
@@ -45,7 +55,10 @@ export type AuthRole = 'USER' | 'ADMIN' | 'DUP';
  * Which handles an interface type admits (Part 2 §9): a handle outside the set is TPM_RC_VALUE
  * for that handle. OBJECT is TPMI_DH_OBJECT (transient or persistent); HIERARCHY is
  * TPMI_RH_HIERARCHY (+NULL where the command allows it); PROVISION is TPMI_RH_PROVISION;
- * CONTEXT is TPMI_DH_CONTEXT (objects and sessions); ENTITY is TPMI_DH_ENTITY.
+ * CONTEXT is TPMI_DH_CONTEXT (objects and sessions); ENTITY is TPMI_DH_ENTITY (objects,
+ * permanent handles, NV indexes, PCRs); PARENT is TPMI_DH_PARENT (objects and hierarchies); PCR
+ * is TPMI_DH_PCR; NV_INDEX is TPMI_RH_NV_INDEX; NV_AUTH is TPMI_RH_NV_AUTH (owner, platform or
+ * an NV index); POLICY_SESSION is TPMI_SH_POLICY.
  */
 export type HandleKind =
   | 'OBJECT'
@@ -53,7 +66,12 @@ export type HandleKind =
   | 'HIERARCHY_AUTH'
   | 'PROVISION'
   | 'CONTEXT'
-  | 'ENTITY';
+  | 'ENTITY'
+  | 'PARENT'
+  | 'PCR'
+  | 'NV_INDEX'
+  | 'NV_AUTH'
+  | 'POLICY_SESSION';
 
 export interface HandleSpec {
   readonly name: string;
@@ -77,6 +95,12 @@ export interface CommandSpec<P = unknown, R = unknown> {
   /** Whether the first command / response parameter is a TPM2B (Part 1 §21.1: only then can a session encrypt it). */
   readonly firstParamSized: boolean;
   readonly firstResponseSized: boolean;
+  /**
+   * How the command uses an NV index it is authorized for (Part 1 §19.7 and the TPMA_NV
+   * AUTHREAD/AUTHWRITE, POLICYREAD/POLICYWRITE bits, Part 2 §13.4): the bits an index needs so
+   * that its own authValue or policy can authorize the command.
+   */
+  readonly nvAccess?: 'READ' | 'WRITE';
 }
 
 function command<PF extends Fields, RF extends Fields>(spec: {
@@ -86,6 +110,7 @@ function command<PF extends Fields, RF extends Fields>(spec: {
   params?: PF;
   responseHandles?: readonly string[];
   response?: RF;
+  nvAccess?: 'READ' | 'WRITE';
 }): CommandSpec<StructOf<PF>, StructOf<RF>> {
   const params = (spec.params ?? {}) as PF;
   const response = (spec.response ?? {}) as RF;
@@ -101,6 +126,7 @@ function command<PF extends Fields, RF extends Fields>(spec: {
     response: struct(`${spec.name}_Out`, response),
     firstParamSized: firstParam?.sized === true,
     firstResponseSized: firstResponse?.sized === true,
+    ...(spec.nvAccess ? { nvAccess: spec.nvAccess } : {}),
   };
 }
 
@@ -121,17 +147,6 @@ const TPMT_PUBLIC_PARMS = struct('TPMT_PUBLIC_PARMS', {
     },
     TPM_RC.TYPE,
   ),
-});
-
-/** TPMS_TIME_INFO (Part 2 §10.11.6). */
-const TPMS_TIME_INFO = struct('TPMS_TIME_INFO', {
-  time: u64,
-  clockInfo: struct('TPMS_CLOCK_INFO', {
-    clock: u64,
-    resetCount: u32,
-    restartCount: u32,
-    safe: yesNo,
-  }),
 });
 
 const creationOut = {
@@ -202,6 +217,22 @@ export const COMMANDS = {
     handles: [{ name: 'objectHandle', kind: 'OBJECT' }],
     response: { outPublic: TPM2B_PUBLIC, name: TPM2B_NAME, qualifiedName: TPM2B_NAME },
   }),
+  // §12.7
+  Unseal: command({
+    name: 'Unseal',
+    cc: CC.Unseal,
+    handles: [{ name: 'itemHandle', kind: 'OBJECT', auth: 'USER' }],
+    response: { outData: TPM2B_SENSITIVE_DATA },
+  }),
+  // §12.9
+  CreateLoaded: command({
+    name: 'CreateLoaded',
+    cc: CC.CreateLoaded,
+    handles: [{ name: 'parentHandle', kind: 'PARENT', nullable: true, auth: 'USER' }],
+    params: { inSensitive: TPM2B_SENSITIVE_CREATE, inPublic: TPM2B_TEMPLATE },
+    responseHandles: ['objectHandle'],
+    response: { outPrivate: TPM2B_PRIVATE, outPublic: TPM2B_PUBLIC, name: TPM2B_NAME },
+  }),
   // §13.3
   Import: command({
     name: 'Import',
@@ -254,6 +285,29 @@ export const COMMANDS = {
     params: { data: TPM2B_MAX_BUFFER, hashAlg: algHash, hierarchy: u32 },
     response: { outHash: TPM2B_DIGEST, validation: TPMT_TK },
   }),
+  // §18.2
+  Certify: command({
+    name: 'Certify',
+    cc: CC.Certify,
+    handles: [
+      { name: 'objectHandle', kind: 'OBJECT', auth: 'ADMIN' },
+      { name: 'signHandle', kind: 'OBJECT', nullable: true, auth: 'USER' },
+    ],
+    params: { qualifyingData: TPM2B_DATA, inScheme: TPMT_SIG_SCHEME },
+    response: { certifyInfo: TPM2B_ATTEST, signature: TPMT_SIGNATURE },
+  }),
+  // §18.4
+  Quote: command({
+    name: 'Quote',
+    cc: CC.Quote,
+    handles: [{ name: 'signHandle', kind: 'OBJECT', nullable: true, auth: 'USER' }],
+    params: {
+      qualifyingData: TPM2B_DATA,
+      inScheme: TPMT_SIG_SCHEME,
+      PCRselect: TPML_PCR_SELECTION,
+    },
+    response: { quoted: TPM2B_ATTEST, signature: TPMT_SIGNATURE },
+  }),
   // §20.1
   VerifySignature: command({
     name: 'VerifySignature',
@@ -269,6 +323,47 @@ export const COMMANDS = {
     handles: [{ name: 'keyHandle', kind: 'OBJECT', auth: 'USER' }],
     params: { digest: TPM2B_DIGEST, inScheme: TPMT_SIG_SCHEME, validation: TPMT_TK },
     response: { signature: TPMT_SIGNATURE },
+  }),
+  // §22.2
+  PCR_Extend: command({
+    name: 'PCR_Extend',
+    cc: CC.PCR_Extend,
+    handles: [{ name: 'pcrHandle', kind: 'PCR', nullable: true, auth: 'USER' }],
+    params: { digests: TPML_DIGEST_VALUES },
+  }),
+  // §22.4
+  PCR_Read: command({
+    name: 'PCR_Read',
+    cc: CC.PCR_Read,
+    params: { pcrSelectionIn: TPML_PCR_SELECTION },
+    response: {
+      pcrUpdateCounter: u32,
+      pcrSelectionOut: TPML_PCR_SELECTION,
+      pcrValues: TPML_DIGEST,
+    },
+  }),
+  // §23.4
+  PolicySecret: command({
+    name: 'PolicySecret',
+    cc: CC.PolicySecret,
+    handles: [
+      { name: 'authHandle', kind: 'ENTITY', auth: 'USER' },
+      { name: 'policySession', kind: 'POLICY_SESSION' },
+    ],
+    params: {
+      nonceTPM: TPM2B_NONCE,
+      cpHashA: TPM2B_DIGEST,
+      policyRef: TPM2B_NONCE,
+      expiration: i32,
+    },
+    response: { timeout: TPM2B_TIMEOUT, policyTicket: TPMT_TK },
+  }),
+  // §23.19
+  PolicyGetDigest: command({
+    name: 'PolicyGetDigest',
+    cc: CC.PolicyGetDigest,
+    handles: [{ name: 'policySession', kind: 'POLICY_SESSION' }],
+    response: { policyDigest: TPM2B_DIGEST },
   }),
   // §24.1
   CreatePrimary: command({
@@ -320,6 +415,52 @@ export const COMMANDS = {
       { name: 'objectHandle', kind: 'OBJECT' },
     ],
     params: { persistentHandle: u32 },
+  }),
+  // §31.3
+  NV_DefineSpace: command({
+    name: 'NV_DefineSpace',
+    cc: CC.NV_DefineSpace,
+    handles: [{ name: 'authHandle', kind: 'PROVISION', auth: 'USER' }],
+    params: { auth: TPM2B_AUTH, publicInfo: TPM2B_NV_PUBLIC },
+  }),
+  // §31.4
+  NV_UndefineSpace: command({
+    name: 'NV_UndefineSpace',
+    cc: CC.NV_UndefineSpace,
+    handles: [
+      { name: 'authHandle', kind: 'PROVISION', auth: 'USER' },
+      { name: 'nvIndex', kind: 'NV_INDEX' },
+    ],
+  }),
+  // §31.6
+  NV_ReadPublic: command({
+    name: 'NV_ReadPublic',
+    cc: CC.NV_ReadPublic,
+    handles: [{ name: 'nvIndex', kind: 'NV_INDEX' }],
+    response: { nvPublic: TPM2B_NV_PUBLIC, nvName: TPM2B_NAME },
+  }),
+  // §31.7
+  NV_Write: command({
+    name: 'NV_Write',
+    cc: CC.NV_Write,
+    handles: [
+      { name: 'authHandle', kind: 'NV_AUTH', auth: 'USER' },
+      { name: 'nvIndex', kind: 'NV_INDEX' },
+    ],
+    params: { data: TPM2B_MAX_NV_BUFFER, offset: u16 },
+    nvAccess: 'WRITE',
+  }),
+  // §31.13
+  NV_Read: command({
+    name: 'NV_Read',
+    cc: CC.NV_Read,
+    handles: [
+      { name: 'authHandle', kind: 'NV_AUTH', auth: 'USER' },
+      { name: 'nvIndex', kind: 'NV_INDEX' },
+    ],
+    params: { size: u16, offset: u16 },
+    response: { data: TPM2B_MAX_NV_BUFFER },
+    nvAccess: 'READ',
   }),
   // §29.1
   ReadClock: command({

@@ -9,6 +9,7 @@ export const TPM_ST = {
   NULL: 0x8000,
   NO_SESSIONS: 0x8001,
   SESSIONS: 0x8002,
+  ATTEST_CERTIFY: 0x8017,
   ATTEST_QUOTE: 0x8018,
   ATTEST_CREATION: 0x801a,
   CREATION: 0x8021,
@@ -21,20 +22,29 @@ export const TPM_ST = {
 /** Part 2 §6.5.2 TPM_CC: the command codes this TPM knows. */
 export const TPM_CC = {
   EvictControl: 0x0120,
+  NV_UndefineSpace: 0x0122,
   HierarchyChangeAuth: 0x0129,
+  NV_DefineSpace: 0x012a,
   CreatePrimary: 0x0131,
+  NV_Write: 0x0137,
   Startup: 0x0144,
   Shutdown: 0x0145,
+  Certify: 0x0148,
+  NV_Read: 0x014e,
+  PolicySecret: 0x0151,
   Create: 0x0153,
   HMAC: 0x0155,
   Import: 0x0156,
   Load: 0x0157,
+  Quote: 0x0158,
   RSA_Decrypt: 0x0159,
   Sign: 0x015d,
+  Unseal: 0x015e,
   ContextLoad: 0x0161,
   ContextSave: 0x0162,
   FlushContext: 0x0165,
   LoadExternal: 0x0167,
+  NV_ReadPublic: 0x0169,
   ReadPublic: 0x0173,
   RSA_Encrypt: 0x0174,
   StartAuthSession: 0x0176,
@@ -42,8 +52,12 @@ export const TPM_CC = {
   GetCapability: 0x017a,
   GetRandom: 0x017b,
   Hash: 0x017d,
+  PCR_Read: 0x017e,
   ReadClock: 0x0181,
+  PCR_Extend: 0x0182,
+  PolicyGetDigest: 0x0189,
   TestParms: 0x018a,
+  CreateLoaded: 0x0191,
 } as const;
 
 /** Part 2 §6.3 TPM_ALG_ID. */
@@ -109,6 +123,9 @@ export const HANDLE_RANGE = {
   PERSISTENT_OWNER_LAST: 0x817fffff,
   /** The platform hierarchy's persistent range. */
   PERSISTENT_PLATFORM_FIRST: 0x81800000,
+  /** NV indexes (Part 2 §7.5 TPM_HT_NV_INDEX): 0x01000000-0x01FFFFFF. */
+  NV_INDEX_FIRST: 0x01000000,
+  NV_INDEX_LAST: 0x01ffffff,
   HMAC_SESSION_FIRST: 0x02000000,
   POLICY_SESSION_FIRST: 0x03000000,
 } as const;
@@ -128,6 +145,49 @@ export const TPMA_OBJECT = {
   sign: 0x00040000,
   /** Bits the spec reserves: 0, 3, 8, 9, 12-15, 19-31 must be clear (Part 2 §8.3.2). */
   reserved: 0xfff8f309,
+} as const;
+
+/**
+ * Part 2 §13.4 TPMA_NV bits. TPM_NT (the index type) is the 4-bit field at bits 4-7; the other
+ * bits name who may read and write, locks and state.
+ */
+export const TPMA_NV = {
+  PPWRITE: 0x00000001,
+  OWNERWRITE: 0x00000002,
+  AUTHWRITE: 0x00000004,
+  POLICYWRITE: 0x00000008,
+  /** TPM_NT field mask and shift (Part 2 §13.2). */
+  TPM_NT_MASK: 0x000000f0,
+  TPM_NT_SHIFT: 4,
+  POLICY_DELETE: 0x00000400,
+  WRITELOCKED: 0x00000800,
+  WRITEALL: 0x00001000,
+  WRITEDEFINE: 0x00002000,
+  WRITE_STCLEAR: 0x00004000,
+  GLOBALLOCK: 0x00008000,
+  PPREAD: 0x00010000,
+  OWNERREAD: 0x00020000,
+  AUTHREAD: 0x00040000,
+  POLICYREAD: 0x00080000,
+  NO_DA: 0x02000000,
+  ORDERLY: 0x04000000,
+  CLEAR_STCLEAR: 0x08000000,
+  READLOCKED: 0x10000000,
+  WRITTEN: 0x20000000,
+  PLATFORMCREATE: 0x40000000,
+  READ_STCLEAR: 0x80000000,
+  /** Bits 8-9 and 20-24 are reserved (Part 2 §13.4, Table 233). */
+  reserved: 0x01f00300,
+} as const;
+
+/** Part 2 §13.2 TPM_NT: the kind of an NV index. */
+export const TPM_NT = {
+  ORDINARY: 0x0,
+  COUNTER: 0x1,
+  BITS: 0x2,
+  EXTEND: 0x4,
+  PIN_FAIL: 0x8,
+  PIN_PASS: 0x9,
 } as const;
 
 /** Part 2 §8.4 TPMA_SESSION bits. */
@@ -243,6 +303,13 @@ export const TPMA_ALGORITHM = {
   encrypting: 0x200,
   method: 0x400,
 } as const;
+
+/** TPM_GENERATED_VALUE (Part 2 §6.2): the first octets of every structure the TPM signs as its own. */
+export const TPM_GENERATED_VALUE = 0xff544347;
+
+/** NV buffer and index sizes (TPM_PT_NV_BUFFER_MAX, TPM_PT_NV_INDEX_MAX), as swtpm reports them. */
+export const NV_BUFFER_MAX = 1024;
+export const NV_INDEX_MAX = 2048;
 
 /** The largest command or response this TPM takes (like swtpm: TPM_PT_MAX_COMMAND_SIZE). */
 export const MAX_COMMAND_SIZE = 4096;

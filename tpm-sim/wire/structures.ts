@@ -20,7 +20,14 @@ import {
   WireError,
   type Writer,
 } from './codec.ts';
-import { TPM_ALG, TPM_CAP, TPM_ECC_CURVE, TPM_ST } from './constants.ts';
+import {
+  HANDLE_RANGE,
+  NV_BUFFER_MAX,
+  TPM_ALG,
+  TPM_CAP,
+  TPM_ECC_CURVE,
+  TPM_ST,
+} from './constants.ts';
 import { TPM_RC } from './rc.ts';
 
 const A = TPM_ALG;
@@ -73,6 +80,37 @@ export const TPM2B_ENCRYPTED_SECRET = tpm2b('TPM2B_ENCRYPTED_SECRET', 512);
 export const TPM2B_PRIVATE = tpm2b('TPM2B_PRIVATE', 1024);
 export const TPM2B_CONTEXT_DATA = tpm2b('TPM2B_CONTEXT_DATA', 4096);
 export const TPM2B_ATTEST = tpm2b('TPM2B_ATTEST', 1024);
+export const TPM2B_MAX_NV_BUFFER = tpm2b('TPM2B_MAX_NV_BUFFER', NV_BUFFER_MAX);
+/** TPM2B_TIMEOUT (Part 2 §10.4.10): at most a UINT64. */
+export const TPM2B_TIMEOUT = tpm2b('TPM2B_TIMEOUT', 8);
+
+/** INT32 (Part 2 §5.1), e.g. TPM2_PolicySecret's expiration. */
+export const i32: Codec<number> = {
+  name: 'INT32',
+  read: (r) => r.u32() | 0,
+  write: (w, v) => void w.u32(v >>> 0),
+};
+
+/** A handle interface type that admits one range (TPMI_RH_NV_INDEX, ...): else `rc`. */
+function handleInRange(name: string, first: number, last: number, rc: number): Codec<number> {
+  return {
+    name,
+    read(r) {
+      const v = r.u32();
+      if (v < first || v > last)
+        throw new WireError(rc, `${name}: 0x${v.toString(16)} is not allowed`);
+      return v;
+    },
+    write: (w, v) => void w.u32(v),
+  };
+}
+/** TPMI_RH_NV_INDEX (Part 2 §9.24). */
+export const nvIndexHandle = handleInRange(
+  'TPMI_RH_NV_INDEX',
+  HANDLE_RANGE.NV_INDEX_FIRST,
+  HANDLE_RANGE.NV_INDEX_LAST,
+  TPM_RC.VALUE,
+);
 
 /** TPMS_ECC_POINT (Part 2 §11.2.5.2). */
 export const TPMS_ECC_POINT = struct('TPMS_ECC_POINT', {
@@ -300,13 +338,14 @@ export const TPMS_SENSITIVE_CREATE = struct('TPMS_SENSITIVE_CREATE', {
 export type SensitiveCreate = Decoded<typeof TPMS_SENSITIVE_CREATE>;
 export const TPM2B_SENSITIVE_CREATE = sized('TPM2B_SENSITIVE_CREATE', TPMS_SENSITIVE_CREATE);
 
-/** A u8-sized byte array (TPMS_PCR_SELECTION.pcrSelect, Part 2 §10.6.2). */
-function bytes8(name: string, max: number): Codec<Buffer> {
+/** A u8-sized byte array of min..max bytes (TPMS_PCR_SELECTION.pcrSelect, Part 2 §10.6.2). */
+function bytes8(name: string, min: number, max: number): Codec<Buffer> {
   return {
     name,
     read(r: Reader) {
       const n = r.u8();
-      if (n > max) throw new WireError(TPM_RC.VALUE, `${name}: ${n} bytes exceeds ${max}`);
+      if (n < min || n > max)
+        throw new WireError(TPM_RC.VALUE, `${name}: ${n} bytes, not ${min}..${max}`);
       return r.bytes(n);
     },
     write(w: Writer, v: Buffer) {
@@ -315,10 +354,13 @@ function bytes8(name: string, max: number): Codec<Buffer> {
     },
   };
 }
-/** TPMS_PCR_SELECTION (Part 2 §10.6.2). */
+/**
+ * TPMS_PCR_SELECTION (Part 2 §10.6.2). sizeofSelect must lie between PCR_SELECT_MIN and
+ * PCR_SELECT_MAX, both 3 for 24 PCRs (as in libtpms: TPM_RC_VALUE otherwise).
+ */
 export const TPMS_PCR_SELECTION = struct('TPMS_PCR_SELECTION', {
   hash: algHash,
-  pcrSelect: bytes8('pcrSelect', 4),
+  pcrSelect: bytes8('pcrSelect', 3, 3),
 });
 export type PcrSelection = Decoded<typeof TPMS_PCR_SELECTION>;
 /** TPML_PCR_SELECTION (Part 2 §10.9.7); HASH_COUNT is 4 here. */
@@ -437,3 +479,71 @@ export function nullTicket(tag: number = TPM_ST.HASHCHECK): Ticket {
 
 /** TPML_DIGEST (Part 2 §10.9.3): at most 8. */
 export const TPML_DIGEST = list('TPML_DIGEST', TPM2B_DIGEST, 8);
+
+/** TPML_DIGEST_VALUES (Part 2 §10.9.5): one TPMT_HA per bank, at most HASH_COUNT. */
+export const TPML_DIGEST_VALUES = list('TPML_DIGEST_VALUES', TPMT_HA, HASH_ALGS.length);
+
+/** TPMS_CLOCK_INFO (Part 2 §10.11.1). */
+export const TPMS_CLOCK_INFO = struct('TPMS_CLOCK_INFO', {
+  clock: u64,
+  resetCount: u32,
+  restartCount: u32,
+  safe: u8,
+});
+export type ClockInfo = Decoded<typeof TPMS_CLOCK_INFO>;
+
+/** TPMS_TIME_INFO (Part 2 §10.11.6). */
+export const TPMS_TIME_INFO = struct('TPMS_TIME_INFO', { time: u64, clockInfo: TPMS_CLOCK_INFO });
+
+/** TPMS_CERTIFY_INFO (Part 2 §10.12.3). */
+export const TPMS_CERTIFY_INFO = struct('TPMS_CERTIFY_INFO', {
+  name: TPM2B_NAME,
+  qualifiedName: TPM2B_NAME,
+});
+export type CertifyInfo = Decoded<typeof TPMS_CERTIFY_INFO>;
+
+/** TPMS_QUOTE_INFO (Part 2 §10.12.4). */
+export const TPMS_QUOTE_INFO = struct('TPMS_QUOTE_INFO', {
+  pcrSelect: TPML_PCR_SELECTION,
+  pcrDigest: TPM2B_DIGEST,
+});
+export type QuoteInfo = Decoded<typeof TPMS_QUOTE_INFO>;
+
+/**
+ * TPMS_ATTEST (Part 2 §10.12.12): what TPM2_Certify and TPM2_Quote sign. magic is
+ * TPM_GENERATED_VALUE; `attested` is the TPMU_ATTEST arm `type` selects (Part 2 §10.12.11).
+ */
+export const TPMS_ATTEST = struct('TPMS_ATTEST', {
+  magic: u32,
+  type: u16,
+  qualifiedSigner: TPM2B_NAME,
+  extraData: TPM2B_DATA,
+  clockInfo: TPMS_CLOCK_INFO,
+  firmwareVersion: u64,
+  attested: dependent<CertifyInfo | QuoteInfo>(
+    'TPMU_ATTEST',
+    'type',
+    { [TPM_ST.ATTEST_CERTIFY]: TPMS_CERTIFY_INFO, [TPM_ST.ATTEST_QUOTE]: TPMS_QUOTE_INFO },
+    TPM_RC.SELECTOR,
+  ),
+});
+export type Attest = Decoded<typeof TPMS_ATTEST>;
+
+/** TPMS_NV_PUBLIC (Part 2 §13.5): an NV index's public area; its Name is over these bytes. */
+export const TPMS_NV_PUBLIC = struct('TPMS_NV_PUBLIC', {
+  nvIndex: nvIndexHandle,
+  nameAlg: algHash,
+  attributes: u32,
+  authPolicy: TPM2B_DIGEST,
+  dataSize: u16,
+});
+export type NvPublic = Decoded<typeof TPMS_NV_PUBLIC>;
+/** TPM2B_NV_PUBLIC (Part 2 §13.6). */
+export const TPM2B_NV_PUBLIC = sized('TPM2B_NV_PUBLIC', TPMS_NV_PUBLIC);
+
+/**
+ * TPM2B_TEMPLATE (Part 2 §12.2.6): the bytes of a TPMT_PUBLIC (or, under a derivation parent, a
+ * TPMT_TEMPLATE). It arrives as bytes: TPM2_CreateLoaded parses it itself, after it has made
+ * sure there is room for the object, as libtpms does.
+ */
+export const TPM2B_TEMPLATE = tpm2b('TPM2B_TEMPLATE', 1024);

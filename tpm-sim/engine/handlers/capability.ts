@@ -5,6 +5,8 @@ import {
   HANDLE_RANGE,
   MAX_COMMAND_SIZE,
   MAX_RESPONSE_SIZE,
+  NV_BUFFER_MAX,
+  NV_INDEX_MAX,
   TPM_ALG,
   TPM_CAP,
   TPM_CC,
@@ -16,6 +18,14 @@ import {
 import { rcParam, TPM_RC } from '../../wire/rc.ts';
 import type { CapabilityList } from '../../wire/structures.ts';
 import type { Handler } from '../handler.ts';
+import {
+  chars4,
+  FIRMWARE_VERSION_1,
+  FIRMWARE_VERSION_2,
+  TPM_MANUFACTURER,
+  TPM_VENDOR_STRINGS,
+} from '../identity.ts';
+import { PCR_BANKS, PCR_COUNT, PCR_SELECT_BYTES } from '../pcr.ts';
 import { RcError } from '../rc-error.ts';
 import type { Tpm } from '../tpm.ts';
 
@@ -50,6 +60,9 @@ const NV_COMMANDS = new Set<number>([
   TPM_CC.EvictControl,
   TPM_CC.HierarchyChangeAuth,
   TPM_CC.Shutdown,
+  TPM_CC.NV_DefineSpace,
+  TPM_CC.NV_UndefineSpace,
+  TPM_CC.NV_Write,
 ]);
 
 /** TPMA_CC for each implemented command (Part 2 §8.9): index, nv, flushed, cHandles, rHandle. */
@@ -68,11 +81,6 @@ function commandAttributes(implemented: ReadonlySet<string>): number[] {
     .sort((a, b) => (a & 0xffff) - (b & 0xffff));
 }
 
-/** Four ASCII characters as a UINT32, the form of TPM_PT_MANUFACTURER and the vendor strings. */
-function chars4(s: string): number {
-  return Buffer.from(s.padEnd(4, '\0').slice(0, 4), 'latin1').readUInt32BE(0);
-}
-
 /** Values match the release date of this TPM's spec level: revision 1.59 (Part 2 §6.13). */
 function fixedProperties(tpm: Tpm, commandCount: number): [number, number][] {
   const P = TPM_PT;
@@ -82,24 +90,24 @@ function fixedProperties(tpm: Tpm, commandCount: number): [number, number][] {
     [P.REVISION, 159],
     [P.DAY_OF_YEAR, 1],
     [P.YEAR, 2026],
-    [P.MANUFACTURER, chars4('PRTL')],
-    [P.VENDOR_STRING_1, chars4('prtl')],
-    [P.VENDOR_STRING_2, chars4('ab s')],
-    [P.VENDOR_STRING_3, chars4('im')],
-    [P.VENDOR_STRING_4, 0],
+    [P.MANUFACTURER, chars4(TPM_MANUFACTURER)],
+    [P.VENDOR_STRING_1, chars4(TPM_VENDOR_STRINGS[0])],
+    [P.VENDOR_STRING_2, chars4(TPM_VENDOR_STRINGS[1])],
+    [P.VENDOR_STRING_3, chars4(TPM_VENDOR_STRINGS[2])],
+    [P.VENDOR_STRING_4, chars4(TPM_VENDOR_STRINGS[3])],
     [P.VENDOR_TPM_TYPE, 1],
-    [P.FIRMWARE_VERSION_1, 0x00000001],
-    [P.FIRMWARE_VERSION_2, 0],
+    [P.FIRMWARE_VERSION_1, FIRMWARE_VERSION_1],
+    [P.FIRMWARE_VERSION_2, FIRMWARE_VERSION_2],
     [P.INPUT_BUFFER, 1024],
     [P.HR_TRANSIENT_MIN, tpm.limits.maxTransientObjects],
     [P.HR_PERSISTENT_MIN, tpm.limits.maxPersistentObjects],
     [P.HR_LOADED_MIN, tpm.limits.maxLoadedSessions],
     [P.ACTIVE_SESSIONS_MAX, tpm.limits.maxActiveSessions],
-    [P.PCR_COUNT, 24],
-    [P.PCR_SELECT_MIN, 3],
+    [P.PCR_COUNT, PCR_COUNT],
+    [P.PCR_SELECT_MIN, PCR_SELECT_BYTES],
     [P.CONTEXT_GAP_MAX, 0xffff],
     [P.NV_COUNTERS_MAX, 0],
-    [P.NV_INDEX_MAX, 2048],
+    [P.NV_INDEX_MAX, NV_INDEX_MAX],
     [P.MEMORY, 0],
     [P.CLOCK_UPDATE, 0x1000],
     [P.CONTEXT_HASH, TPM_ALG.SHA256],
@@ -120,7 +128,7 @@ function fixedProperties(tpm: Tpm, commandCount: number): [number, number][] {
     [P.TOTAL_COMMANDS, commandCount],
     [P.LIBRARY_COMMANDS, commandCount],
     [P.VENDOR_COMMANDS, 0],
-    [P.NV_BUFFER_MAX, 1024],
+    [P.NV_BUFFER_MAX, NV_BUFFER_MAX],
     [P.MODES, 0],
     [P.MAX_CAP_BUFFER, 1024],
   ];
@@ -140,7 +148,7 @@ function variableProperties(tpm: Tpm): [number, number][] {
     [P.PERMANENT, permanent],
     // TPMA_STARTUP_CLEAR (Part 2 §8.7): phEnable, shEnable, ehEnable, phEnableNV all set.
     [P.STARTUP_CLEAR, 0x0000000f],
-    [P.HR_NV_INDEX, 0],
+    [P.HR_NV_INDEX, tpm.state.nv.size],
     [P.HR_LOADED, loaded],
     [P.HR_LOADED_AVAIL, free],
     [P.HR_ACTIVE, tpm.sessions.size],
@@ -191,9 +199,9 @@ function handlesOfType(tpm: Tpm, type: number): number[] {
         TPM_RH.PLATFORM,
       ];
     case TPM_HT.PCR:
-      return Array.from({ length: 24 }, (_, i) => i);
+      return Array.from({ length: PCR_COUNT }, (_, i) => i);
     case TPM_HT.NV_INDEX:
-      return [];
+      return [...tpm.state.nv.keys()].sort((a, b) => a - b);
     default:
       throw new RcError(rcParam(TPM_RC.VALUE, 2));
   }
@@ -246,11 +254,11 @@ export const GetCapability: Handler<'GetCapability'> = (ctx, p) => {
       more = false;
       break;
     case TPM_CAP.PCRS:
-      // The PCR banks a PC Client TPM allocates by default; PCR commands come with a later family.
-      list = [
-        { hash: TPM_ALG.SHA1, pcrSelect: Buffer.from([0xff, 0xff, 0xff]) },
-        { hash: TPM_ALG.SHA256, pcrSelect: Buffer.from([0xff, 0xff, 0xff]) },
-      ];
+      // TPML_PCR_SELECTION of the allocated banks, all 24 PCRs in each (as swtpm answers).
+      list = PCR_BANKS.map((hash) => ({
+        hash,
+        pcrSelect: Buffer.alloc(PCR_SELECT_BYTES, 0xff),
+      }));
       more = false;
       break;
     case TPM_CAP.TPM_PROPERTIES: {

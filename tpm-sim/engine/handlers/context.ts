@@ -7,7 +7,7 @@ import { openContext, sealContext } from '../context-blob.ts';
 import type { Handler } from '../handler.ts';
 import { has, makeObject, type TpmObject } from '../objects.ts';
 import { check, RcError } from '../rc-error.ts';
-import type { Session } from '../sessions.ts';
+import type { PolicyState, Session } from '../sessions.ts';
 import type { Tpm } from '../tpm.ts';
 
 /** TPMS_CONTEXT.savedHandle for objects (Part 2 §14.5). */
@@ -49,6 +49,12 @@ function decodeObject(r: Reader): TpmObject {
   return { ...obj, qualifiedName: qn };
 }
 
+/** Policy state flags in a saved session: present, trial, cpHash set, timeout set. */
+const POLICY_PRESENT = 1;
+const POLICY_TRIAL = 2;
+const POLICY_CPHASH = 4;
+const POLICY_TIMEOUT = 8;
+
 function encodeSession(s: Session): Buffer {
   const w = new Writer(256);
   w.u8(KIND_SESSION).u16(s.authHash);
@@ -60,6 +66,21 @@ function encodeSession(s: Session): Buffer {
     w.u16(s.bind.name.length).bytes(s.bind.name);
     w.u16(s.bind.authValue.length).bytes(s.bind.authValue);
   }
+  const p = s.policy;
+  w.u8(
+    p
+      ? POLICY_PRESENT |
+          (p.trial ? POLICY_TRIAL : 0) |
+          (p.cpHash ? POLICY_CPHASH : 0) |
+          (p.timeout !== undefined ? POLICY_TIMEOUT : 0)
+      : 0,
+  );
+  if (p) {
+    w.u16(p.digest.length).bytes(p.digest);
+    w.u64(BigInt(p.startTime));
+    if (p.cpHash) w.u16(p.cpHash.length).bytes(p.cpHash);
+    if (p.timeout !== undefined) w.u64(BigInt(p.timeout));
+  }
   return w.finish();
 }
 
@@ -69,6 +90,15 @@ function decodeSession(handle: number, r: Reader): Session {
   const nonceTPM = r.bytes(r.u16());
   const symmetric = TPMT_SYM_DEF.read(r);
   const bind = r.u8() ? { name: r.bytes(r.u16()), authValue: r.bytes(r.u16()) } : undefined;
+  const flags = r.u8();
+  let policy: PolicyState | undefined;
+  if (flags & POLICY_PRESENT) {
+    const digest = r.bytes(r.u16());
+    const startTime = Number(r.u64());
+    policy = { trial: (flags & POLICY_TRIAL) !== 0, digest, startTime };
+    if (flags & POLICY_CPHASH) policy.cpHash = r.bytes(r.u16());
+    if (flags & POLICY_TIMEOUT) policy.timeout = Number(r.u64());
+  }
   return {
     handle,
     authHash,
@@ -77,6 +107,7 @@ function decodeSession(handle: number, r: Reader): Session {
     symmetric,
     loaded: true,
     ...(bind ? { bind } : {}),
+    ...(policy ? { policy } : {}),
   };
 }
 

@@ -3,7 +3,7 @@
  * TPM2_Hash to TPM2_Sign with a restricted key.
  */
 import { digest, hmac } from '../../crypto/hash.ts';
-import { TPM_ALG, TPM_RH, TPM_ST, TPMA_OBJECT } from '../../wire/constants.ts';
+import { TPM_ALG, TPM_GENERATED_VALUE, TPM_RH, TPM_ST, TPMA_OBJECT } from '../../wire/constants.ts';
 import { rcHandle, rcParam, TPM_RC } from '../../wire/rc.ts';
 import type { KeyedHashParms, Ticket } from '../../wire/structures.ts';
 import type { Handler } from '../handler.ts';
@@ -11,9 +11,6 @@ import { sensitiveForAuth } from '../objects.ts';
 import { RcError } from '../rc-error.ts';
 import { checkTicket, makeTicket, nullTicketOf } from '../tickets.ts';
 import type { Tpm } from '../tpm.ts';
-
-/** TPM_GENERATED_VALUE (Part 2 §6.2): the first octets of every structure the TPM signs as its own. */
-const TPM_GENERATED_VALUE = 0xff544347;
 
 /** TPMI_RH_HIERARCHY+ (Part 2 §9): the three hierarchies, or TPM_RH_NULL. */
 export function isHierarchyOrNull(h: number): boolean {

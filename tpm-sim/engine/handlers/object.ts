@@ -16,6 +16,7 @@ import {
   type PcrSelection,
   type Public,
   type Sensitive,
+  type SensitiveCreate,
   type Ticket,
   TPMS_CREATION_DATA,
 } from '../../wire/structures.ts';
@@ -38,6 +39,7 @@ import {
   publicName,
   type TpmObject,
 } from '../objects.ts';
+import { pcrDigest } from '../pcr.ts';
 import { RcError } from '../rc-error.ts';
 import { unwrapPrivate, wrapPrivate } from '../storage.ts';
 import { makeTicket } from '../tickets.ts';
@@ -51,7 +53,7 @@ const EMPTY = Buffer.alloc(0);
  * The parent of Create, Load and Import: a loaded storage parent with its private part
  * (Part 3 §12.1.1: otherwise TPM_RC_TYPE on parentHandle).
  */
-function storageParent(e: Entity): TpmObject {
+export function storageParent(e: Entity): TpmObject {
   const obj = e.object;
   if (obj === undefined || obj.sensitive === undefined || !isStorageParent(obj.publicArea)) {
     throw new RcError(rcHandle(TPM_RC.TYPE, 1));
@@ -84,33 +86,6 @@ function localityAttribute(locality: number): number {
   return locality < 5 ? 1 << locality : locality & 0xff;
 }
 
-/** PCR indexes a selection names (Part 2 §10.6.2: bit k of byte j is PCR 8j + k). */
-function selectedPcrs(sel: PcrSelection): number[] {
-  const out: number[] = [];
-  sel.pcrSelect.forEach((byte, j) => {
-    for (let k = 0; k < 8; k++) if (byte & (1 << k)) out.push(8 * j + k);
-  });
-  return out;
-}
-
-/** PCRs this TPM reports (TPM_PT_PCR_COUNT). */
-const PCR_COUNT = 24;
-
-/**
- * pcrDigest of TPMS_CREATION_DATA (Part 3 §12.1.1, §24.1.1): H_nameAlg over the selected PCR
- * values, bank by bank in the order given, PCRs in ascending order. PCRs are not implemented yet,
- * so every PCR holds its reset value, a digest of zeros; PCRs this TPM does not have contribute
- * nothing. With no selection this is H(""), as swtpm answers.
- */
-function pcrDigest(nameAlg: number, selection: readonly PcrSelection[]): Buffer {
-  const values: Buffer[] = [];
-  for (const sel of selection) {
-    const size = requireHash(sel.hash).digestSize;
-    for (const i of selectedPcrs(sel)) if (i < PCR_COUNT) values.push(Buffer.alloc(size));
-  }
-  return digest(nameAlg, ...values);
-}
-
 interface Creation {
   creationData: CreationData;
   creationHash: Buffer;
@@ -134,7 +109,8 @@ function creation(
 ): Creation {
   const creationData: CreationData = {
     pcrSelect: creationPCR,
-    pcrDigest: pcrDigest(nameAlg, creationPCR),
+    // Part 3 §12.1.1: H_nameAlg over the selected PCR values; H("") with no selection.
+    pcrDigest: pcrDigest(ctx.tpm.pcrs, nameAlg, creationPCR),
     locality: localityAttribute(ctx.locality),
     parentNameAlg: parent.nameAlg,
     parentName: parent.name,
@@ -163,16 +139,22 @@ function primarySeed(tpm: Tpm, hierarchy: number): Buffer {
 
 // ---- TPM2_CreatePrimary (Part 3 §24.1) ------------------------------------------------------
 
-export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
-  const { tpm } = ctx;
-  const hierarchy = ctx.handles[0]!.handle;
-  const template = p.inPublic;
+/**
+ * A primary object of `hierarchy` from `template`, as CreatePrimary and CreateLoaded (with a
+ * hierarchy as parent) make it: checks in the reference order (a slot, the template, the
+ * sensitive values), then the key derived from (seed, template as sent, sensitive.data).
+ * inSensitive is parameter 1 and the template parameter 2 in both commands.
+ */
+export async function makePrimary(
+  tpm: Tpm,
+  hierarchy: number,
+  template: Public,
+  inSensitive: SensitiveCreate,
+): Promise<TpmObject> {
   checkReservedBits(template, 2);
-  // Reference order: a slot first, then the template, then the sensitive values.
   tpm.requireFreeSlot();
-  checkCreateTemplate(undefined, template, p.inSensitive.data.length, 2);
-  const userAuth = checkUserAuth(p.inSensitive.userAuth, template.nameAlg, 1);
-
+  checkCreateTemplate(undefined, template, inSensitive.data.length, 2);
+  const userAuth = checkUserAuth(inSensitive.userAuth, template.nameAlg, 1);
   // Deterministic from (seed, template as sent, sensitive.data): see primaryStream. The codec is
   // canonical, so re-marshalling the parsed template gives exactly the bytes that were sent.
   const templateName = publicName(template).name;
@@ -180,23 +162,29 @@ export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
     template.nameAlg,
     primarySeed(tpm, hierarchy),
     templateName,
-    p.inSensitive.data,
+    inSensitive.data,
   );
   const made = await createSensitive(
     template,
-    { userAuth, data: p.inSensitive.data },
+    { userAuth, data: inSensitive.data },
     { derive: stream, sensitiveParam: 1 },
   );
-
   // A primary's QN is H(hierarchy handle || Name) (Part 1 §16): the handle is its parent's QN.
-  const hierarchyName = handleName(hierarchy);
-  const obj = makeObject({
+  return makeObject({
     publicArea: made.publicArea,
     sensitive: made.sensitive,
     hierarchy,
-    parentQn: hierarchyName,
+    parentQn: handleName(hierarchy),
     ...(made.keys ? { keys: made.keys } : {}),
   });
+}
+
+export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
+  const { tpm } = ctx;
+  const hierarchy = ctx.handles[0]!.handle;
+  const template = p.inPublic;
+  const obj = await makePrimary(tpm, hierarchy, template, p.inSensitive);
+  const hierarchyName = handleName(hierarchy);
   const c = creation(
     ctx,
     template.nameAlg,
@@ -212,21 +200,35 @@ export const CreatePrimary: Handler<'CreatePrimary'> = async (ctx, p) => {
 
 // ---- TPM2_Create (Part 3 §12.1) -------------------------------------------------------------
 
+/**
+ * An ordinary object under a storage parent, as Create and CreateLoaded make it: the checks in
+ * the reference order, then fresh key material. Returns the sensitive area, the public area with
+ * `unique` filled in, its Name and the KeyObjects generation made.
+ */
+export async function makeOrdinary(
+  tpm: Tpm,
+  parent: TpmObject,
+  template: Public,
+  inSensitive: SensitiveCreate,
+) {
+  // Like libtpms, Create needs a free slot as scratch space even though it loads nothing.
+  tpm.requireFreeSlot();
+  checkCreateTemplate(parent.publicArea, template, inSensitive.data.length, 2);
+  const userAuth = checkUserAuth(inSensitive.userAuth, template.nameAlg, 1);
+  const made = await createSensitive(
+    template,
+    { userAuth, data: inSensitive.data },
+    { sensitiveParam: 1 },
+  );
+  return { ...made, named: publicName(made.publicArea) };
+}
+
 export const Create: Handler<'Create'> = async (ctx, p) => {
-  const { tpm } = ctx;
   const template = p.inPublic;
   checkReservedBits(template, 2);
   const parent = storageParent(ctx.handles[0]!);
-  // Like libtpms, Create needs a free slot as scratch space even though it loads nothing.
-  tpm.requireFreeSlot();
-  checkCreateTemplate(parent.publicArea, template, p.inSensitive.data.length, 2);
-  const userAuth = checkUserAuth(p.inSensitive.userAuth, template.nameAlg, 1);
-  const made = await createSensitive(
-    template,
-    { userAuth, data: p.inSensitive.data },
-    { sensitiveParam: 1 },
-  );
-  const { name } = publicName(made.publicArea);
+  const made = await makeOrdinary(ctx.tpm, parent, template, p.inSensitive);
+  const { name } = made.named;
   const c = creation(
     ctx,
     template.nameAlg,

@@ -1,4 +1,7 @@
-/** StartAuthSession (Part 3 §11.1) for HMAC sessions: unbound or bound, unsalted or salted. */
+/**
+ * TPM2_StartAuthSession (Part 3 §11.1): HMAC, policy and trial sessions, each unbound or bound,
+ * unsalted or salted, with or without AES-CFB parameter encryption.
+ */
 import { randomBytes } from 'node:crypto';
 import { hashInfo } from '../../crypto/hash.ts';
 import { kdfa } from '../../crypto/kdf.ts';
@@ -7,7 +10,7 @@ import { rcHandle, rcParam, TPM_RC } from '../../wire/rc.ts';
 import type { Handler } from '../handler.ts';
 import { check } from '../rc-error.ts';
 import { decryptSalt } from '../salt.ts';
-import { type Session, trim0 } from '../sessions.ts';
+import { newPolicyState, type Session, trim0 } from '../sessions.ts';
 
 export const StartAuthSession: Handler<'StartAuthSession'> = (ctx, p) => {
   const [tpmKey, bind] = ctx.handles as [(typeof ctx.handles)[0], (typeof ctx.handles)[0]];
@@ -17,8 +20,11 @@ export const StartAuthSession: Handler<'StartAuthSession'> = (ctx, p) => {
     p.nonceCaller.length >= 16 && p.nonceCaller.length <= info.digestSize,
     rcParam(TPM_RC.SIZE, 1),
   );
-  // Policy and trial sessions arrive with the policy command family.
-  check(p.sessionType === TPM_SE.HMAC, rcParam(TPM_RC.VALUE, 3));
+  const type = p.sessionType;
+  check(
+    type === TPM_SE.HMAC || type === TPM_SE.POLICY || type === TPM_SE.TRIAL,
+    rcParam(TPM_RC.VALUE, 3),
+  );
   const sym = p.symmetric;
   check(
     sym.algorithm === TPM_ALG.NULL || sym.algorithm === TPM_ALG.AES,
@@ -49,7 +55,10 @@ export const StartAuthSession: Handler<'StartAuthSession'> = (ctx, p) => {
           p.nonceCaller,
           info.digestSize * 8,
         );
-  const handle = ctx.tpm.allocateSessionHandle(TPM_HT.HMAC_SESSION);
+  // Policy and trial sessions take handles of the policy range (Part 2 §7.5).
+  const handle = ctx.tpm.allocateSessionHandle(
+    type === TPM_SE.HMAC ? TPM_HT.HMAC_SESSION : TPM_HT.POLICY_SESSION,
+  );
   const session: Session = {
     handle,
     authHash: p.authHash,
@@ -58,6 +67,9 @@ export const StartAuthSession: Handler<'StartAuthSession'> = (ctx, p) => {
     nonceTPM,
     loaded: true,
     ...(bound ? { bind: { name: bind!.name, authValue: bind!.authValue } } : {}),
+    ...(type === TPM_SE.HMAC
+      ? {}
+      : { policy: newPolicyState(info.digestSize, type === TPM_SE.TRIAL, ctx.tpm.time()) }),
   };
   ctx.tpm.sessions.set(handle, session);
   return { handles: [handle], response: { nonceTPM } };

@@ -75,7 +75,7 @@ function schemeFitsKey(type: number, scheme: number): boolean {
  * type signs with TPM_ALG_NULL), a disagreement, or a scheme the key type cannot produce is
  * TPM_RC_SCHEME for inScheme (parameter 2).
  */
-function selectSignScheme(pub: Public, requested: Scheme): Scheme {
+export function selectSignScheme(pub: Public, requested: Scheme): Scheme {
   const own = keyScheme(pub);
   const chosen = own === undefined ? undefined : mergeSchemes(own, requested);
   if (chosen === undefined || !schemeFitsKey(pub.type, chosen.scheme)) {
@@ -128,39 +128,49 @@ function rsaSignature(obj: TpmObject, scheme: Scheme, digest: Buffer): Signature
 }
 
 /**
+ * The signature of `digest` with `obj` under `scheme` (already selected and checked against the
+ * key): ECDSA r and s at the size of the curve order, RSASSA or RSAPSS, or an HMAC "signature"
+ * HMAC_hashAlg(key, digest) (Part 2 §11.3.4 TPMU_SIGNATURE).
+ */
+export function produceSignature(obj: TpmObject, scheme: Scheme, digest: Buffer): Signature {
+  const pub = obj.publicArea;
+  const hashAlg = scheme.hashAlg;
+  switch (scheme.scheme) {
+    case A.ECDSA: {
+      const { r, s } = ecdsaSignDigest(
+        (pub.parameters as EccParms).curveID,
+        eccScalarOf(obj),
+        digest,
+      );
+      const body: SignatureEcc = { hash: hashAlg, signatureR: r, signatureS: s };
+      return { sigAlg: A.ECDSA, signature: body };
+    }
+    case A.HMAC: {
+      const body: Ha = { hashAlg, digest: hmac(hashAlg, sensitiveForAuth(obj).sensitive, digest) };
+      return { sigAlg: A.HMAC, signature: body };
+    }
+    default:
+      return rsaSignature(obj, scheme, digest);
+  }
+}
+
+/** A key that can sign: the sign attribute and not a symmetric cipher (TPM_RC_KEY otherwise). */
+export function isSigningKey(pub: Public): boolean {
+  return (pub.objectAttributes & TPMA_OBJECT.sign) !== 0 && pub.type !== A.SYMCIPHER;
+}
+
+/**
  * Part 3 §20.2. Error order as in the reference: the key (TPM_RC_KEY for handle 1), the scheme
  * (parameter 2), the ticket or the digest size (parameters 3 and 1), then the signature itself.
  */
 export const Sign: Handler<'Sign'> = (ctx, p) => {
   const obj = ctx.handles[0]!.object!;
   const pub = obj.publicArea;
-  if (!(pub.objectAttributes & TPMA_OBJECT.sign) || pub.type === A.SYMCIPHER) {
-    throw new RcError(rcHandle(TPM_RC.KEY, 1));
-  }
-  const sensitive = sensitiveForAuth(obj);
+  if (!isSigningKey(pub)) throw new RcError(rcHandle(TPM_RC.KEY, 1));
+  sensitiveForAuth(obj);
   const scheme = selectSignScheme(pub, p.inScheme);
-  const hashAlg = scheme.hashAlg;
-  checkValidation(ctx.tpm, obj, p.validation, hashAlg, p.digest);
-
-  switch (scheme.scheme) {
-    case A.ECDSA: {
-      // r and s come back at the size of the curve order, as the reference returns them.
-      const { r, s } = ecdsaSignDigest(
-        (pub.parameters as EccParms).curveID,
-        eccScalarOf(obj),
-        p.digest,
-      );
-      const body: SignatureEcc = { hash: hashAlg, signatureR: r, signatureS: s };
-      return { response: { signature: { sigAlg: A.ECDSA, signature: body } } };
-    }
-    case A.HMAC: {
-      // An HMAC "signature" is HMAC_hashAlg(key, digest) (Part 2 TPMU_SIGNATURE: TPMT_HA).
-      const body: Ha = { hashAlg, digest: hmac(hashAlg, sensitive.sensitive, p.digest) };
-      return { response: { signature: { sigAlg: A.HMAC, signature: body } } };
-    }
-    default:
-      return { response: { signature: rsaSignature(obj, scheme, p.digest) } };
-  }
+  checkValidation(ctx.tpm, obj, p.validation, scheme.hashAlg, p.digest);
+  return { response: { signature: produceSignature(obj, scheme, p.digest) } };
 };
 
 /**

@@ -15,8 +15,7 @@ export const Shutdown: Handler<'Shutdown'> = (ctx, p) => {
     p.shutdownType === TPM_SU.CLEAR || p.shutdownType === TPM_SU.STATE,
     rcParam(TPM_RC.VALUE, 1),
   );
-  // Shutdown(STATE) lets the next Startup(STATE) resume with saved contexts still valid.
-  ctx.tpm.orderlyState = p.shutdownType === TPM_SU.STATE;
-  ctx.tpm.dirty = true;
+  // Shutdown(STATE) lets the next Startup(STATE) resume with saved contexts and PCRs 0-15.
+  ctx.tpm.shutdown(p.shutdownType);
   return { response: {} };
 };
