@@ -46,6 +46,7 @@ import { type CloudEndpoint, jsonOf, refusalOf, refuse } from './http.ts';
 import { keySourceFor, openKeyProvider } from './keys/open.ts';
 import type { KeyProvider } from './keys/provider.ts';
 import { Mutex } from './mutex.ts';
+import { NONCE_REFUSALS, NonceCache } from './nonce-cache.ts';
 import { seal, unseal } from './seal.ts';
 import { tpmDeriver } from './session-key.ts';
 import { type AccountStatus, type DeviceStatus, dsregTime } from './status.ts';
@@ -139,6 +140,8 @@ export class DeviceAgent implements BrokerAgent {
   readonly #cloud: CloudEndpoint;
   readonly #state = new Mutex();
   readonly #renewals = new Map<string, Promise<void>>();
+  /** The srv_challenge nonce signed requests share (nonce-cache.ts says why that is safe). */
+  readonly #nonces: NonceCache;
   readonly #stops: (() => void)[] = [];
   #accounts: AccountsFile;
   #background: Promise<void> = Promise.resolve();
@@ -163,6 +166,11 @@ export class DeviceAgent implements BrokerAgent {
     this.#renewalIntervalMs = args.renewalIntervalMs;
     this.#accounts = args.accounts;
     this.#cloud = { url: args.record.cloudUrl, caPem: args.caPem };
+    const tenantId = args.record.tenantId;
+    this.#nonces = new NonceCache(
+      () => fetchNonce(this.#cloud, tenantId),
+      () => this.#clock.now(),
+    );
   }
 
   /** Opens a device added with addDevice; the device stays locked to this agent until close(). */
@@ -338,17 +346,56 @@ export class DeviceAgent implements BrokerAgent {
     }
   }
 
-  /** Signs `payload` with a key the TPM derives from the session key (KDFv2), sends it, decrypts. */
+  /**
+   * Runs `attempt` with the shared nonce and, when the cloud refuses the nonce as stale or not its
+   * own, once more with a fresh one (a new request: new ctx, iat and exp; nonce-cache.ts).
+   */
+  async #withNonce<T>(attempt: (nonce: string) => Promise<T>): Promise<T> {
+    const nonce = await this.#nonces.get();
+    try {
+      return await attempt(nonce);
+    } catch (err) {
+      if (!(err instanceof AgentCloudError) || !NONCE_REFUSALS.has(err.refusal.aadsts)) throw err;
+      this.#nonces.discard(nonce);
+      return attempt(await this.#nonces.get());
+    }
+  }
+
+  /**
+   * Signs the payload with a key the TPM derives from the session key (KDFv2), sends it,
+   * decrypts; `payloadFor` builds it around the request's nonce (#withNonce). `correlationId` is
+   * the request's client-request-id when the caller has one. `sentAt` is lab time before sending,
+   * the base for lifetimes in the answer.
+   */
   async #prtSigned(
+    a: AccountRecord,
+    payloadFor: (nonce: string) => JsonObject,
+    aboutPrt: boolean,
+    what: string,
+    correlationId?: string,
+  ): Promise<{ json: JsonObject; correlationId: string; sentAt: number }> {
+    return this.#withNonce((nonce) =>
+      this.#prtSignedOnce(a, payloadFor(nonce), aboutPrt, what, correlationId),
+    );
+  }
+
+  async #prtSignedOnce(
     a: AccountRecord,
     payload: JsonObject,
     aboutPrt: boolean,
     what: string,
-  ): Promise<{ json: JsonObject; correlationId: string }> {
+    correlationId: string | undefined,
+  ): Promise<{ json: JsonObject; correlationId: string; sentAt: number }> {
     const deriver = tpmDeriver(this.#keys, a.sessionKey);
     try {
       const request = await signWithSessionKeyDerive(deriver.derive, payload, { kdfVersion: 2 });
-      const reply = await postSignedRequest(this.#cloud, this.#record.tenantId, request);
+      const sentAt = this.#clock.now();
+      const reply = await postSignedRequest(
+        this.#cloud,
+        this.#record.tenantId,
+        request,
+        correlationId,
+      );
       if (reply.status !== 200) {
         const refusal = refusalOf(reply);
         if (!refusal) refuse(reply, what);
@@ -361,6 +408,7 @@ export class DeviceAgent implements BrokerAgent {
         return {
           json: parseJsonObject(decrypted.plaintext, 'token response'),
           correlationId: reply.correlationId,
+          sentAt,
         };
       } finally {
         decrypted.plaintext.fill(0);
@@ -386,10 +434,9 @@ export class DeviceAgent implements BrokerAgent {
   /** PRT renewal (§6.1 "PRT renewal payload"): a new PRT, the same session key. */
   async #renew(a: AccountRecord): Promise<void> {
     const prt = await this.#prtOf(a);
-    const nonce = await fetchNonce(this.#cloud, this.#record.tenantId);
     const { json } = await this.#prtSigned(
       a,
-      {
+      (nonce) => ({
         client_id: WINDOWS_BROKER_CLIENT_ID,
         scope: PRT_SCOPE,
         iss: BROKER_PLUGIN_ISSUER,
@@ -399,7 +446,7 @@ export class DeviceAgent implements BrokerAgent {
         request_nonce: nonce,
         group_sids: [],
         win_ver: this.#record.osVersion,
-      },
+      }),
       true,
       'the PRT renewal',
     );
@@ -447,30 +494,31 @@ export class DeviceAgent implements BrokerAgent {
     if (typeof password !== 'string' || password.length === 0) {
       throw new AgentDeviceError('sign-in needs a password');
     }
-    const nonce = await fetchNonce(this.#cloud, this.#record.tenantId);
-    const request = await signRs256With(
-      (input) => this.#keys.signWithDeviceKey(input),
-      { typ: 'JWT', x5c: [this.#record.certificate!], kdf_ver: 2 },
-      {
-        client_id: WINDOWS_BROKER_CLIENT_ID,
-        request_nonce: nonce,
-        scope: PRT_SCOPE,
-        group_sids: [],
-        win_ver: this.#record.osVersion,
-        grant_type: 'password',
-        username: upn,
-        password,
-      },
-    );
-    const reply = await postSignedRequest(this.#cloud, this.#record.tenantId, request);
-    if (reply.status !== 200) {
-      const refusal = refusalOf(reply);
-      if (refusal && DEVICE_REFUSALS.has(refusal.aadsts)) {
-        const stored = storedRefusal(refusal, this.#clock.now());
-        await this.#update((s) => ({ ...s, deviceAuth: { status: 'FAILED', ...stored } }));
+    const json = await this.#withNonce(async (nonce) => {
+      const request = await signRs256With(
+        (input) => this.#keys.signWithDeviceKey(input),
+        { typ: 'JWT', x5c: [this.#record.certificate!], kdf_ver: 2 },
+        {
+          client_id: WINDOWS_BROKER_CLIENT_ID,
+          request_nonce: nonce,
+          scope: PRT_SCOPE,
+          group_sids: [],
+          win_ver: this.#record.osVersion,
+          grant_type: 'password',
+          username: upn,
+          password,
+        },
+      );
+      const reply = await postSignedRequest(this.#cloud, this.#record.tenantId, request);
+      if (reply.status !== 200) {
+        const refusal = refusalOf(reply);
+        if (refusal && DEVICE_REFUSALS.has(refusal.aadsts)) {
+          const stored = storedRefusal(refusal, this.#clock.now());
+          await this.#update((s) => ({ ...s, deviceAuth: { status: 'FAILED', ...stored } }));
+        }
       }
-    }
-    const json = jsonOf(reply, 'the PRT request');
+      return jsonOf(reply, 'the PRT request');
+    });
     const prt = json.refresh_token;
     const lifetime = positiveSeconds(json.refresh_token_expires_in);
     if (
@@ -539,6 +587,9 @@ export class DeviceAgent implements BrokerAgent {
     ) {
       throw new TypeError('scopes must be a list of strings');
     }
+    if (req.correlationId !== undefined && !isGuid(req.correlationId)) {
+      throw new TypeError('correlationId must be a GUID');
+    }
   }
 
   /** The members an app-token request and a bound-RT redemption share (§6.1). */
@@ -563,18 +614,29 @@ export class DeviceAgent implements BrokerAgent {
     };
   }
 
-  #tokenResponse(json: JsonObject, correlationId: string, a: AccountRecord): AgentTokenResponse {
+  #tokenResponse(
+    answer: { json: JsonObject; correlationId: string; sentAt: number },
+    a: AccountRecord,
+  ): AgentTokenResponse {
+    const { json } = answer;
     const accessToken = json.access_token;
     const expiresOn = Number(json.expires_on);
     if (typeof accessToken !== 'string' || !Number.isFinite(expiresOn)) {
       throw new AgentDeviceError("the cloud's token answer has no access_token or expires_on");
     }
+    const refreshToken = typeof json.refresh_token === 'string' ? json.refresh_token : undefined;
+    // refresh_token_expires_in counts from the cloud's answer; counted from before the request,
+    // the broker drops the token a moment early rather than send an expired one.
+    const rtLifetime = positiveSeconds(json.refresh_token_expires_in);
     return {
       accessToken,
       tokenType: typeof json.token_type === 'string' ? json.token_type : 'Bearer',
       expiresOn,
-      ...(typeof json.refresh_token === 'string' ? { refreshToken: json.refresh_token } : {}),
-      correlationId,
+      ...(refreshToken !== undefined ? { refreshToken } : {}),
+      ...(refreshToken !== undefined && rtLifetime !== undefined
+        ? { refreshTokenExpiresOn: Math.floor(answer.sentAt / 1000) + rtLifetime }
+        : {}),
+      correlationId: answer.correlationId,
       account: { id: a.id, upn: a.upn, tenantId: a.tenantId },
     };
   }
@@ -586,14 +648,14 @@ export class DeviceAgent implements BrokerAgent {
     await this.#renewIfDue(request.accountId);
     const a = this.#usable(request.accountId);
     const prt = await this.#prtOf(a);
-    const nonce = await fetchNonce(this.#cloud, this.#record.tenantId);
-    const { json, correlationId } = await this.#prtSigned(
+    const answer = await this.#prtSigned(
       a,
-      this.#appPayload(request, prt, nonce),
+      (nonce) => this.#appPayload(request, prt, nonce),
       true,
       'the token request',
+      request.correlationId,
     );
-    return this.#tokenResponse(json, correlationId, a);
+    return this.#tokenResponse(answer, a);
   }
 
   async redeemRefreshToken(
@@ -607,14 +669,14 @@ export class DeviceAgent implements BrokerAgent {
     this.#usable(request.accountId);
     await this.#renewIfDue(request.accountId);
     const a = this.#usable(request.accountId);
-    const nonce = await fetchNonce(this.#cloud, this.#record.tenantId);
-    const { json, correlationId } = await this.#prtSigned(
+    const answer = await this.#prtSigned(
       a,
-      this.#appPayload(request, request.refreshToken, nonce),
+      (nonce) => this.#appPayload(request, request.refreshToken, nonce),
       false,
       'the refresh token redemption',
+      request.correlationId,
     );
-    return this.#tokenResponse(json, correlationId, a);
+    return this.#tokenResponse(answer, a);
   }
 
   /**
@@ -634,7 +696,9 @@ export class DeviceAgent implements BrokerAgent {
     await this.#renewDue();
     const usable = this.#accounts.accounts.filter((a) => this.#isUsable(a));
     if (usable.length === 0) return [];
-    // The nonce the login page handed out (`sso_nonce`), else a fresh one (§3 "Browser variant").
+    // The nonce the login page handed out (`sso_nonce`), else a fresh one (§3 "Browser variant"),
+    // not the shared one: the browser presents the cookie later, and a fresh nonce gives it the
+    // whole nonce lifetime.
     const nonce =
       url.searchParams.get('sso_nonce') ?? (await fetchNonce(this.#cloud, this.#record.tenantId));
     const cookies: AgentCookie[] = [];

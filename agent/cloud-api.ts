@@ -138,17 +138,24 @@ export async function deleteDevice(
 
 /**
  * A signed request at the v1 token endpoint (§4.1, §6.1): `grant_type=jwt-bearer`, the JWT in
- * `request`, `windows_api_version=2.0` and `client_info=1`.
+ * `request`, `windows_api_version=2.0` and `client_info=1`; `correlationId` (a GUID) is sent as
+ * the `client-request-id`, a fresh one when absent.
  */
 export function postSignedRequest(
   cloud: CloudEndpoint,
   tenant: string,
   request: string,
+  correlationId?: string,
 ): Promise<HttpReply> {
-  return postForm(cloud, `/${tenant}/oauth2/token`, {
-    grant_type: GRANT_TYPE.jwtBearer,
-    request,
-    windows_api_version: '2.0',
-    client_info: '1',
-  });
+  return postForm(
+    cloud,
+    `/${tenant}/oauth2/token`,
+    {
+      grant_type: GRANT_TYPE.jwtBearer,
+      request,
+      windows_api_version: '2.0',
+      client_info: '1',
+    },
+    correlationId !== undefined ? { correlationId } : {},
+  );
 }

@@ -1,12 +1,14 @@
 /**
  * HTTPS to the lab cloud. The only trust anchor is the lab CA the device was set up with (never
- * the system store, and certificate checks are never turned off). Every request carries a fresh
- * `client-request-id`, which Entra echoes as the correlation id. Bodies are capped; nothing here
- * logs a body, a header value or a URL query.
+ * the system store, and certificate checks are never turned off). Every request carries a
+ * `client-request-id` (the caller's, e.g. the one an app gave the broker, or a fresh one), which
+ * Entra takes as the request's correlation id and echoes. Bodies are capped; nothing here logs a
+ * body, a header value or a URL query.
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:https';
 import type { CloudRefusal } from '../broker/agent-port.ts';
+import { capturing, recordExchange } from './capture.ts';
 import { AgentCloudError, AgentDeviceError } from './errors.ts';
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -22,9 +24,14 @@ export interface HttpReply {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
-  /** The client-request-id this request carried. */
+  /**
+   * The request's correlation id as the cloud answered it (its `client-request-id` response
+   * header, cloud/http/server.ts), else the client-request-id the request carried.
+   */
   readonly correlationId: string;
 }
+
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Checks a cloud URL: https with a host and nothing after the origin but an optional `/`. */
 export function normalizeCloudUrl(text: string): string {
@@ -51,9 +58,10 @@ export async function send(
   cloud: CloudEndpoint,
   method: 'GET' | 'POST' | 'PUT' | 'DELETE',
   path: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
+  options: { headers?: Record<string, string>; body?: string; correlationId?: string } = {},
 ): Promise<HttpReply> {
-  const correlationId = randomUUID();
+  const correlationId = options.correlationId ?? randomUUID();
+  if (!GUID_RE.test(correlationId)) throw new TypeError('correlationId must be a GUID');
   const url = `${cloud.url}${path}`;
   return new Promise<HttpReply>((resolve, reject) => {
     const req = request(
@@ -87,14 +95,23 @@ export async function send(
           }
           chunks.push(chunk);
         });
-        res.on('end', () =>
+        res.on('end', () => {
+          // The attack harness's stand-in for a TLS-intercepting proxy (capture.ts).
+          if (capturing())
+            recordExchange(
+              cloud.url,
+              { method, url, correlationId, ...options },
+              res.statusCode ?? 0,
+            );
+          const echoed = res.headers['client-request-id'];
           resolve({
             status: res.statusCode ?? 0,
             contentType: String(res.headers['content-type'] ?? ''),
             body: Buffer.concat(chunks).toString('utf8'),
-            correlationId,
-          }),
-        );
+            correlationId:
+              typeof echoed === 'string' && GUID_RE.test(echoed) ? echoed : correlationId,
+          });
+        });
         res.on('error', reject);
       },
     );
@@ -119,11 +136,12 @@ export function postForm(
   cloud: CloudEndpoint,
   path: string,
   fields: Record<string, string>,
-  headers: Record<string, string> = {},
+  options: { headers?: Record<string, string>; correlationId?: string } = {},
 ): Promise<HttpReply> {
   return send(cloud, 'POST', path, {
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...options.headers },
     body: new URLSearchParams(fields).toString(),
+    ...(options.correlationId !== undefined ? { correlationId: options.correlationId } : {}),
   });
 }
 

@@ -34,6 +34,11 @@ export interface AgentTokenRequest {
   readonly scopes?: readonly string[];
   /** The calling app's version, sent to the cloud (Conditional Access client minimums). */
   readonly clientVersion?: string;
+  /**
+   * The app's correlation id (a GUID), sent to the cloud as the request's `client-request-id`, so
+   * that the cloud's sign-in log entry carries it; a fresh one when absent.
+   */
+  readonly correlationId?: string;
 }
 
 /** What the cloud answered to a PRT-signed request or a bound refresh-token redemption. */
@@ -44,6 +49,12 @@ export interface AgentTokenResponse {
   readonly expiresOn: number;
   /** The device-bound app refresh token; stays in the broker's sealed cache. */
   readonly refreshToken?: string;
+  /**
+   * When the refresh token expires, Unix seconds (from the cloud's `refresh_token_expires_in`,
+   * when it sent one): the broker never sends it after that.
+   */
+  readonly refreshTokenExpiresOn?: number;
+  /** The cloud's correlation id for the request (the app's own when it gave one). */
   readonly correlationId: string;
   readonly account: AgentAccount;
 }

@@ -40,6 +40,8 @@ export interface CachedTokens {
   readonly expiresOn: number;
   /** The bound app refresh token; never leaves the broker. */
   readonly refreshToken?: string;
+  /** When the refresh token expires, Unix seconds, if the cloud said (never sent after it). */
+  readonly refreshTokenExpiresOn?: number;
   readonly upn: string;
   readonly tenantId: string;
 }
@@ -95,6 +97,8 @@ function isCachedTokens(v: unknown): v is CachedTokens {
     typeof t.expiresOn === 'number' &&
     Number.isFinite(t.expiresOn) &&
     (t.refreshToken === undefined || typeof t.refreshToken === 'string') &&
+    (t.refreshTokenExpiresOn === undefined ||
+      (typeof t.refreshTokenExpiresOn === 'number' && Number.isFinite(t.refreshTokenExpiresOn))) &&
     typeof t.upn === 'string' &&
     typeof t.tenantId === 'string'
   );
@@ -169,6 +173,18 @@ export class TokenCache {
       this.entries.delete(oldest);
       this.persist(entry.key);
     }
+  }
+
+  /**
+   * Drops `refreshToken` from the entry (it expired), keeping the access token; a newer refresh
+   * token the entry got meanwhile stays.
+   */
+  dropRefreshToken(key: CacheKey, refreshToken: string): void {
+    const entry = this.entries.get(mapKey(key));
+    if (!entry || entry.tokens.refreshToken !== refreshToken) return;
+    const { refreshToken: _rt, refreshTokenExpiresOn: _exp, ...rest } = entry.tokens;
+    entry.tokens = rest;
+    this.persist(key);
   }
 
   /** Drops one entry. */

@@ -35,6 +35,8 @@ export type SilentRequest = Target & {
   clientId: string;
   accountId?: string;
   clientVersion?: string;
+  /** A GUID sent to the cloud as client-request-id; the result and the sign-in log carry it. */
+  correlationId?: string;
   forceRefresh?: boolean;
 };
 
@@ -43,6 +45,8 @@ export type InteractiveRequest = Target & {
   username: string;
   password: string;
   clientVersion?: string;
+  /** A GUID sent to the cloud as client-request-id. */
+  correlationId?: string;
 };
 
 export interface BrokerClientOptions {

@@ -28,6 +28,8 @@ export type SilentParams = TokenTarget & {
   readonly clientId: string;
   readonly accountId?: string;
   readonly clientVersion?: string;
+  /** The app's correlation id for this request (MSAL's correlationId), passed to the cloud. */
+  readonly correlationId?: string;
   /** Skip the cached access token and ask the cloud through the PRT (MSAL's forceRefresh). */
   readonly forceRefresh: boolean;
 };
@@ -37,6 +39,7 @@ export type InteractiveParams = TokenTarget & {
   readonly username: string;
   readonly password: string;
   readonly clientVersion?: string;
+  readonly correlationId?: string;
 };
 
 export class InvalidParams extends Error {
@@ -154,6 +157,15 @@ class ParamReader {
     return this.string('accountId', { max: 36, pattern: GUID_RE, what: 'an account id (GUID)' });
   }
 
+  /** A GUID, as Entra's client-request-id (the cloud takes nothing else as a correlation id). */
+  correlationId(): string | undefined {
+    return this.string('correlationId', {
+      max: 36,
+      pattern: GUID_RE,
+      what: 'a correlation id (GUID)',
+    });
+  }
+
   clientVersion(): string | undefined {
     return this.string('clientVersion', {
       max: 64,
@@ -185,6 +197,7 @@ export function silentParams(params: Readonly<Record<string, unknown>> | undefin
   const target = r.target();
   const accountId = r.accountId();
   const clientVersion = r.clientVersion();
+  const correlationId = r.correlationId();
   const forceRefresh = r.boolean('forceRefresh') ?? false;
   r.done('acquireTokenSilent');
   return {
@@ -193,6 +206,7 @@ export function silentParams(params: Readonly<Record<string, unknown>> | undefin
     forceRefresh,
     ...(accountId !== undefined ? { accountId } : {}),
     ...(clientVersion !== undefined ? { clientVersion } : {}),
+    ...(correlationId !== undefined ? { correlationId } : {}),
   };
 }
 
@@ -211,6 +225,7 @@ export function interactiveParams(
     r.string('password', { max: MAX_PASSWORD_CHARS, forbid: CONTROL_RE }),
   );
   const clientVersion = r.clientVersion();
+  const correlationId = r.correlationId();
   r.done('acquireTokenInteractive');
   return {
     ...target,
@@ -218,6 +233,7 @@ export function interactiveParams(
     username,
     password,
     ...(clientVersion !== undefined ? { clientVersion } : {}),
+    ...(correlationId !== undefined ? { correlationId } : {}),
   };
 }
 

@@ -9,6 +9,12 @@
  * Every failure becomes a JSON-RPC error whose `data` is {error, aadsts, correlationId, subError}
  * (README "Broker"); a Conditional Access block is a cloud refusal like any other (-32000 with
  * its AADSTS number).
+ *
+ * Correlation ids: an app may give acquireToken* a `correlationId` (a GUID, as MSAL sends one per
+ * call). The agent sends it to the cloud as the request's client-request-id, so the cloud's sign-in
+ * log entry and its answer carry it, and the broker's own answers (a cache hit, its own errors)
+ * carry it too. A request that joins another's round trip in flight (one entry, one round trip)
+ * gets that round trip's id: the one the cloud logged the token under.
  */
 import { randomUUID } from 'node:crypto';
 import { isPrtlabError } from '../lib/errors.ts';
@@ -47,7 +53,10 @@ export interface TokenResult {
   /** Unix seconds. */
   readonly expiresOn: number;
   readonly account: { readonly id: string; readonly upn: string };
-  /** The cloud's correlation id for the request that issued the token (a new id on a cache hit). */
+  /**
+   * The cloud's correlation id for the request that issued the token; on a cache hit the caller's
+   * correlationId, or a new id.
+   */
   readonly correlationId: string;
   /** True when the token came from the cache without asking the cloud. */
   readonly fromCache: boolean;
@@ -149,7 +158,7 @@ export class BrokerService {
     params: Readonly<Record<string, unknown>> | undefined,
     caller: Caller = UNLIMITED,
   ) {
-    const correlationId = randomUUID();
+    let correlationId: string = randomUUID();
     const ration = () => {
       if (!caller.mayAskCloud())
         throw new RpcFailure(
@@ -169,10 +178,14 @@ export class BrokerService {
         case 'getAccounts':
           noParams(method, params);
           return { accounts: (await this.agent.accounts()).map(publicAccount) };
-        case 'acquireTokenSilent':
-          return await this.silent(silentParams(params), correlationId, ration);
+        case 'acquireTokenSilent': {
+          const p = silentParams(params);
+          correlationId = p.correlationId ?? correlationId;
+          return await this.silent(p, correlationId, ration);
+        }
         case 'acquireTokenInteractive': {
           const p = interactiveParams(params);
+          correlationId = p.correlationId ?? correlationId;
           ration();
           return await this.interactive(p);
         }
@@ -286,12 +299,26 @@ export class BrokerService {
     return result(issued.tokens, issued.accountId, issued.correlationId, false);
   }
 
-  /** The cached refresh token first (a PRT-signed redemption), else a token through the PRT. */
+  /**
+   * The cached refresh token first (a PRT-signed redemption), else a token through the PRT. A
+   * refresh token past its expiry (refresh_token_expires_in) is dropped, not sent: the cloud would
+   * only refuse it, and the PRT is the way to a new one.
+   */
   private async renew(
     key: CacheKey,
     request: AgentTokenRequest,
-    cached: CachedTokens | undefined,
+    entry: CachedTokens | undefined,
   ): Promise<Issued> {
+    let cached = entry;
+    const rtExpiresOn = cached?.refreshTokenExpiresOn;
+    if (
+      cached?.refreshToken !== undefined &&
+      rtExpiresOn !== undefined &&
+      this.clock() / 1000 >= rtExpiresOn
+    ) {
+      this.cache.dropRefreshToken(key, cached.refreshToken);
+      cached = undefined;
+    }
     if (cached?.refreshToken !== undefined) {
       const epoch = this.epoch(key.accountId);
       try {
@@ -323,6 +350,9 @@ export class BrokerService {
       tokenType: response.tokenType,
       expiresOn: response.expiresOn,
       ...(response.refreshToken !== undefined ? { refreshToken: response.refreshToken } : {}),
+      ...(response.refreshToken !== undefined && response.refreshTokenExpiresOn !== undefined
+        ? { refreshTokenExpiresOn: response.refreshTokenExpiresOn }
+        : {}),
       upn: response.account.upn,
       tenantId: response.account.tenantId,
     };
@@ -367,13 +397,20 @@ function publicAccount(a: AgentAccount) {
 
 function agentRequest(
   accountId: string,
-  p: { clientId: string; resource?: string; scopes?: readonly string[]; clientVersion?: string },
+  p: {
+    clientId: string;
+    resource?: string;
+    scopes?: readonly string[];
+    clientVersion?: string;
+    correlationId?: string;
+  },
 ): AgentTokenRequest {
   return {
     accountId,
     clientId: p.clientId,
     ...(p.resource !== undefined ? { resource: p.resource } : { scopes: p.scopes ?? [] }),
     ...(p.clientVersion !== undefined ? { clientVersion: p.clientVersion } : {}),
+    ...(p.correlationId !== undefined ? { correlationId: p.correlationId } : {}),
   };
 }
 

@@ -6,14 +6,16 @@
 //             a pool of nonces. The baseline.
 //   miss      acquireTokenSilent with forceRefresh through the broker, 16 workers, each on its own
 //             WebSocket connection: JSON-RPC, the real device agent (built-in TPM simulator: the
-//             session-key derivation and HMAC run as TPM commands; a fresh srv_challenge nonce per
-//             request, as the agent does), HTTPS to the same cloud, the answer decrypted, the
-//             token cache entry sealed and written behind. Target: >= 60% of the cloud rate.
+//             PRT unsealed and the session-key derivations run as TPM2_HMAC commands, with the
+//             sealing and session keys kept loaded; the srv_challenge nonce shared by requests for
+//             half its lifetime, agent/nonce-cache.ts), HTTPS to the same cloud, the answer
+//             decrypted, the token cache entry sealed and written behind. Target: >= 60% of the
+//             cloud rate.
 //   hit       acquireTokenSilent answered from the broker's cache, 32 workers on 32 connections.
 //             Target: >= 10,000 tokens/s.
 //   cloud+n   (information) the cloud client again, with a srv_challenge request before each
-//             token request, as the agent sends them: what two cloud requests per token cost
-//             without the broker and the TPM.
+//             token request: what two cloud requests per token would cost (a fresh nonce per
+//             request, which the agent no longer fetches) without the broker and the TPM.
 //
 // Three processes: the cloud (startCloud with the token, DRS and resource routes), the device
 // (agent + broker, as `prtlab device start` runs them), and this one, the load generator. Rounds
@@ -434,11 +436,12 @@ export async function benchBroker() {
     const nonceRatios = misses.rounds.map((x, i) => x / withNonce.rounds[i]);
     console.log(
       `  cache misses / cloud client + srv_challenge  ${median(nonceRatios).toFixed(2)}x   (information: the broker and` +
-        `\n    agent against the same two cloud requests per token; per round [${nonceRatios.map((x) => x.toFixed(2)).join(', ')}])`,
+        `\n    agent against a client that fetches a nonce per token; per round [${nonceRatios.map((x) => x.toFixed(2)).join(', ')}])`,
     );
     console.log(
-      '\nA miss is two cloud requests (the agent fetches a srv_challenge nonce for every signed' +
-        '\nrequest, then sends it); the cloud client reuses a pool of nonces and so sends one.',
+      '\nA miss is one cloud request, as for the cloud client: the agent shares a srv_challenge' +
+        '\nnonce between signed requests for half its lifetime (agent/nonce-cache.ts) and the cloud' +
+        '\nclient uses a pool of nonces.',
     );
   } finally {
     for (const close of closers) await close();

@@ -12,9 +12,31 @@
  *   session keys       HMAC-SHA256 keyedHash, imported (keys/duplicate.ts), one per PRT
  *
  * Only the children's wrapped private blobs are stored (Part 1 §22: encrypted and integrity-
- * protected under the SRK); they load on no other TPM. The SRK stays loaded while the provider is
- * open and each child is loaded for one operation and flushed, so at most two of the TPM's three
- * transient slots are in use (a TPM without a resource manager, like swtpm, has only three).
+ * protected under the SRK); they load on no other TPM.
+ *
+ * Which objects are loaded. The SRK stays loaded while the provider is open. Children are kept
+ * loaded between operations too ("resident"), least recently used first out, in the slots the
+ * TPM guarantees (TPM_PT_HR_TRANSIENT_MIN, Part 2 §6.13; 3 on swtpm and on a TPM without a
+ * resource manager, docs/tpm.md A.6/A.7) minus the SRK's. A token request uses the sealing key
+ * (the PRT) and the account's session key (the derived keys) two or three times, so with both
+ * resident it costs TPM2_HMAC only, instead of TPM2_Load (Part 3 §12.2: the private area
+ * unwrapped and its integrity HMAC checked under the parent's protection keys) and
+ * TPM2_FlushContext around each HMAC, about ten times the HMAC's own cost in the simulator.
+ * Nothing is checked less: an object is resident only for the exact public and private blob the
+ * TPM loaded (and checked) before, and a blob that differs by one byte is loaded anew.
+ *
+ * An evicted child is saved first (TPM2_ContextSave, Part 3 §28.2) and later comes back with
+ * TPM2_ContextLoad (§28.3) instead of TPM2_Load: the context is protected by the TPM's own context
+ * key (Part 1 §30), which is about half the cost of Load for an HMAC key in the simulator and
+ * skips libtpms' private-key setup for RSA. A context that no longer loads (a TPM Reset makes
+ * every saved object context invalid, Part 1 §30) falls back to Load of the stored blob.
+ *
+ * A TPM restart (power cycle, swtpm restarted, a dropped connection) empties the TPM's object
+ * slots behind the provider's back: a command then fails with TPM_RC_INITIALIZE, a handle
+ * reference error or a transport error. The provider then sends TPM2_Startup when the TPM is on
+ * TCP, forgets every handle the TPM no longer holds under the Name it expects (TPM2_ReadPublic,
+ * Part 3 §12.4), creates the SRK again (checking its Name) and runs the operation once more; a
+ * second failure is reported as it is.
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
@@ -24,15 +46,23 @@ import {
   type LoadedKey,
   TcpTransport,
   TPM_ALG,
+  TPM_CAP,
   TPM_RC,
   TpmClient,
   TpmResponseError,
+  TpmTransportError,
   templates,
 } from '../../tpm-sim/client/index.ts';
 import { openTpm } from '../../tpm-sim/open.ts';
 import type { KeySource } from '../../tpm-sim/state/index.ts';
 import { marshal, unmarshal } from '../../tpm-sim/wire/codec.ts';
-import { type Public, type SignatureRsa, TPMT_PUBLIC } from '../../tpm-sim/wire/structures.ts';
+import { TPM_PT } from '../../tpm-sim/wire/constants.ts';
+import {
+  type Context,
+  type Public,
+  type SignatureRsa,
+  TPMT_PUBLIC,
+} from '../../tpm-sim/wire/structures.ts';
 import { rsaPublicKey } from '../certificates.ts';
 import { AgentDeviceError } from '../errors.ts';
 import { Mutex } from '../mutex.ts';
@@ -61,6 +91,11 @@ export interface TpmKeyRecord {
 interface TpmConnection {
   readonly client: TpmClient;
   readonly description: string;
+  /**
+   * TPM2_Startup(CLEAR) after a restart, for TPMs the agent starts itself; absent for a kernel
+   * device, whose resource manager refuses Startup from user space.
+   */
+  readonly startup?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +126,7 @@ async function connect(
       return {
         client,
         description: `built-in simulator (${opened.store.describe()})`,
+        startup: () => startup(client),
         async close() {
           try {
             await client.close();
@@ -113,6 +149,7 @@ async function connect(
       return {
         client,
         description: `${spec.kind === 'swtpm' ? 'TPM over TCP (swtpm framing)' : 'TPM over TCP (MS simulator framing)'} at ${spec.host}:${spec.port}`,
+        startup: () => startup(client),
         close: () => client.close(),
       };
     }
@@ -159,6 +196,49 @@ function publicKeyOf(blob: TpmBlob, what: string): KeyObject {
   return rsaPublicKey(outPublic.unique as Buffer, parms.exponent);
 }
 
+/**
+ * At most this many children stay loaded, whatever the TPM reports: with several accounts (one
+ * session key each) the provider should not fill a large TPM that other programs use too.
+ */
+const MAX_RESIDENT = 8;
+/** Saved contexts kept in memory (about the object's size each), least recently used out. */
+const MAX_SAVED_CONTEXTS = 32;
+/** Children kept resident when the TPM does not say how many transient objects it holds. */
+const DEFAULT_RESIDENT = 2;
+
+/** The object slots the TPM guarantees (TPM_PT_HR_TRANSIENT_MIN), minus the SRK's. */
+async function residentSlots(client: TpmClient): Promise<number> {
+  try {
+    const { data } = await client.getCapability(TPM_CAP.TPM_PROPERTIES, TPM_PT.HR_TRANSIENT_MIN, 1);
+    const props = data.data as { property: number; value: number }[];
+    const min = props.find((p) => p.property === TPM_PT.HR_TRANSIENT_MIN)?.value;
+    if (min !== undefined) return Math.max(1, Math.min(MAX_RESIDENT, min - 1));
+  } catch (err) {
+    if (lostTpmState(err)) throw err;
+  }
+  return DEFAULT_RESIDENT;
+}
+
+/**
+ * True for failures that mean the TPM no longer holds what the provider loaded: the connection
+ * dropped (a TCP TPM may have restarted), the TPM waits for TPM2_Startup after a power cycle
+ * (TPM_RC_INITIALIZE), or a handle names no loaded object (TPM_RC_REFERENCE_H0 + n, TPM_RC_HANDLE;
+ * Part 2 §6.6.3).
+ */
+function lostTpmState(err: unknown): boolean {
+  if (err instanceof TpmTransportError) return true;
+  if (!(err instanceof TpmResponseError)) return false;
+  if (err.rc >= TPM_RC.REFERENCE_H0 && err.rc < TPM_RC.REFERENCE_H0 + 7) return true;
+  return err.baseRc === TPM_RC.INITIALIZE || err.baseRc === TPM_RC.HANDLE;
+}
+
+function isObjectMemory(err: unknown): boolean {
+  return err instanceof TpmResponseError && err.rc === TPM_RC.OBJECT_MEMORY;
+}
+
+/** Identifies a child by its exact stored blob: the public area and the wrapped private area. */
+const blobId = (blob: TpmBlob) => `${blob.public}.${blob.private}`;
+
 export class TpmKeyProvider implements KeyProvider {
   readonly facts: KeyProviderFacts;
   readonly devicePublicKey: KeyObject;
@@ -166,14 +246,21 @@ export class TpmKeyProvider implements KeyProvider {
   readonly computerPublicKey: KeyObject | undefined;
   readonly #tpm: TpmConnection;
   readonly #record: TpmKeyRecord;
-  readonly #srk: LoadedKey;
+  /** Undefined after a TPM restart until the next operation creates it again. */
+  #srk: LoadedKey | undefined;
+  /** Loaded children by blobId, least recently used first. */
+  readonly #resident = new Map<string, LoadedKey>();
+  /** Saved contexts of children, by blobId, least recently used first. */
+  readonly #saved = new Map<string, { context: Context; key: LoadedKey }>();
+  #slots: number;
   readonly #lock = new Mutex();
   #closed = false;
 
-  private constructor(tpm: TpmConnection, record: TpmKeyRecord, srk: LoadedKey) {
+  private constructor(tpm: TpmConnection, record: TpmKeyRecord, srk: LoadedKey, slots: number) {
     this.#tpm = tpm;
     this.#record = record;
     this.#srk = srk;
+    this.#slots = slots;
     this.devicePublicKey = publicKeyOf(record.deviceKey, 'device key');
     this.transportPublicKey = publicKeyOf(record.transportKey, 'transport key');
     this.computerPublicKey = record.computerKey
@@ -215,7 +302,8 @@ export class TpmKeyProvider implements KeyProvider {
           ? { computerKey: await make(templates.rsaSigningKey({ scheme: TPM_ALG.RSASSA })) }
           : {}),
       };
-      return { provider: new TpmKeyProvider(tpm, record, srk), record };
+      const slots = await residentSlots(tpm.client);
+      return { provider: new TpmKeyProvider(tpm, record, srk, slots), record };
     } catch (err) {
       if (srk) await tpm.client.flushContext(srk).catch(() => {});
       await tpm.close().catch(() => {});
@@ -233,14 +321,9 @@ export class TpmKeyProvider implements KeyProvider {
     const tpm = await connect(spec, deviceDir, keySource);
     let srk: LoadedKey | undefined;
     try {
-      srk = await tpm.client.createPrimary({ template: templates.eccStoragePrimary() });
-      if (hex(srk.name) !== record.srkName) {
-        throw new AgentDeviceError(
-          `the TPM's storage key is not the one this device's keys were made under (${tpm.description}): ` +
-            'the TPM was cleared, or this is another TPM; the device must be added again',
-        );
-      }
-      return new TpmKeyProvider(tpm, record, srk);
+      srk = await createSrk(tpm, record);
+      const slots = await residentSlots(tpm.client);
+      return new TpmKeyProvider(tpm, record, srk, slots);
     } catch (err) {
       if (srk) await tpm.client.flushContext(srk).catch(() => {});
       await tpm.close().catch(() => {});
@@ -248,17 +331,122 @@ export class TpmKeyProvider implements KeyProvider {
     }
   }
 
-  /** Loads a child of the SRK, runs `fn` with it and flushes it, one sequence at a time. */
+  /**
+   * Runs `fn` with the child `blob` loaded, one sequence at a time. After a TPM restart (see the
+   * file comment) the provider recovers and runs it once more: every `fn` here is a pure function
+   * of the key and its input (HMAC, Sign, RSA_Decrypt and Import), so running it again is safe.
+   */
   #withKey<T>(blob: TpmBlob, what: string, fn: (key: LoadedKey) => Promise<T>): Promise<T> {
     return this.#lock.run(async () => {
       if (this.#closed) throw new AgentDeviceError('the device agent is closed');
-      const key = await this.#tpm.client.load(this.#srk, readBlob(blob, what));
       try {
-        return await fn(key);
-      } finally {
-        await this.#tpm.client.flushContext(key);
+        return await fn(await this.#use(blob, what));
+      } catch (err) {
+        if (!lostTpmState(err)) throw err;
+        await this.#recover();
+        return fn(await this.#use(blob, what));
       }
     });
+  }
+
+  /** The child loaded, from the resident set, a saved context, or its blob (in that order). */
+  async #use(blob: TpmBlob, what: string): Promise<LoadedKey> {
+    const id = blobId(blob);
+    const hit = this.#resident.get(id);
+    if (hit) {
+      this.#resident.delete(id);
+      this.#resident.set(id, hit);
+      return hit;
+    }
+    const srk = await this.#srkKey();
+    while (this.#resident.size >= this.#slots) await this.#evictOldest();
+    for (;;) {
+      try {
+        const key = await this.#bringBack(id, blob, what, srk);
+        this.#resident.set(id, key);
+        return key;
+      } catch (err) {
+        // Fewer free slots than the TPM promised (objects someone else left loaded): make room
+        // among ours and remember the smaller number.
+        if (!isObjectMemory(err) || this.#resident.size === 0) throw err;
+        await this.#evictOldest();
+        this.#slots = Math.max(1, this.#resident.size);
+      }
+    }
+  }
+
+  async #bringBack(id: string, blob: TpmBlob, what: string, srk: LoadedKey): Promise<LoadedKey> {
+    const saved = this.#saved.get(id);
+    if (saved) {
+      try {
+        const handle = await this.#tpm.client.contextLoad(saved.context);
+        this.#saved.delete(id);
+        this.#saved.set(id, saved);
+        return { ...saved.key, handle };
+      } catch (err) {
+        if (lostTpmState(err) || isObjectMemory(err)) throw err;
+        // The context no longer loads (e.g. TPM_RC_INTEGRITY after a TPM Reset): use the blob.
+        this.#saved.delete(id);
+      }
+    }
+    return this.#tpm.client.load(srk, readBlob(blob, what));
+  }
+
+  /** Flushes the least recently used child, saving its context first (once per child). */
+  async #evictOldest(): Promise<void> {
+    const oldest = this.#resident.entries().next().value;
+    if (!oldest) return;
+    const [id, key] = oldest;
+    this.#resident.delete(id);
+    if (!this.#saved.has(id)) {
+      try {
+        const context = await this.#tpm.client.contextSave(key);
+        this.#saved.set(id, { context, key });
+        if (this.#saved.size > MAX_SAVED_CONTEXTS) {
+          const first = this.#saved.keys().next().value;
+          if (first !== undefined) this.#saved.delete(first);
+        }
+      } catch (err) {
+        // Without a context the child comes back with Load next time, as it always could.
+        if (lostTpmState(err)) throw err;
+      }
+    }
+    await this.#tpm.client.flushContext(key);
+  }
+
+  async #srkKey(): Promise<LoadedKey> {
+    if (this.#srk) return this.#srk;
+    for (;;) {
+      try {
+        this.#srk = await createSrk(this.#tpm, this.#record);
+        return this.#srk;
+      } catch (err) {
+        if (!isObjectMemory(err) || this.#resident.size === 0) throw err;
+        await this.#evictOldest();
+      }
+    }
+  }
+
+  /**
+   * After a failure that means lost TPM state: Startup when the TPM waits for it, then keep only
+   * the handles the TPM still holds under the Names the provider knows them by. Saved contexts are
+   * dropped too (a TPM Reset invalidated them; Load from the blob is always possible).
+   */
+  async #recover(): Promise<void> {
+    await this.#tpm.startup?.();
+    this.#saved.clear();
+    const holds = async (key: LoadedKey) => {
+      try {
+        return (await this.#tpm.client.readPublic(key.handle)).name.equals(key.name);
+      } catch (err) {
+        if (err instanceof TpmTransportError) throw err;
+        return false;
+      }
+    };
+    for (const [id, key] of [...this.#resident]) {
+      if (!(await holds(key))) this.#resident.delete(id);
+    }
+    if (this.#srk && !(await holds(this.#srk))) this.#srk = undefined;
   }
 
   #rs256(blob: TpmBlob, what: string, data: Buffer): Promise<Buffer> {
@@ -290,8 +478,10 @@ export class TpmKeyProvider implements KeyProvider {
           throw new AgentDeviceError('the session key the transport key decrypted is not 32 bytes');
         }
         check?.(plain);
-        const wrapped = wrapHmacKeyForImport(this.#srk.publicArea, plain);
-        const outPrivate = await this.#tpm.client.import(this.#srk, wrapped);
+        // #withKey leaves the SRK loaded: the import's parent.
+        const srk = await this.#srkKey();
+        const wrapped = wrapHmacKeyForImport(srk.publicArea, plain);
+        const outPrivate = await this.#tpm.client.import(srk, wrapped);
         return {
           kind: 'tpm',
           public: hex(marshal(TPMT_PUBLIC, wrapped.objectPublic)),
@@ -319,10 +509,30 @@ export class TpmKeyProvider implements KeyProvider {
       if (this.#closed) return;
       this.#closed = true;
       try {
-        await this.#tpm.client.flushContext(this.#srk).catch(() => {});
+        // Leaves the TPM's slots as the provider found them (a TPM without a resource manager
+        // keeps transient objects across connections).
+        for (const key of this.#resident.values()) {
+          await this.#tpm.client.flushContext(key).catch(() => {});
+        }
+        this.#resident.clear();
+        this.#saved.clear();
+        if (this.#srk) await this.#tpm.client.flushContext(this.#srk).catch(() => {});
       } finally {
         await this.#tpm.close();
       }
     });
   }
+}
+
+/** The SRK, created from the owner seed, or ERR_AGENT_DEVICE when its Name is not the recorded one. */
+async function createSrk(tpm: TpmConnection, record: TpmKeyRecord): Promise<LoadedKey> {
+  const srk = await tpm.client.createPrimary({ template: templates.eccStoragePrimary() });
+  if (hex(srk.name) !== record.srkName) {
+    await tpm.client.flushContext(srk).catch(() => {});
+    throw new AgentDeviceError(
+      `the TPM's storage key is not the one this device's keys were made under (${tpm.description}): ` +
+        'the TPM was cleared, or this is another TPM; the device must be added again',
+    );
+  }
+  return srk;
 }

@@ -10,11 +10,17 @@ import { startSwtpm, stopAllServers } from './helpers/swtpm.ts';
 
 afterAll(() => stopAllServers());
 
-defineAgentSuite('Debian swtpm over TCP (swtpm:host=127.0.0.1,port=P)', async () => {
-  const swtpm = await startSwtpm();
-  return {
-    spec: `swtpm:host=127.0.0.1,port=${swtpm.port}`,
-    tpmProtected: true,
-    close: () => swtpm.stop(),
-  };
-});
+defineAgentSuite(
+  'Debian swtpm over TCP (swtpm:host=127.0.0.1,port=P)',
+  async () => {
+    const swtpm = await startSwtpm();
+    return {
+      spec: `swtpm:host=127.0.0.1,port=${swtpm.port}`,
+      tpmProtected: true,
+      close: () => swtpm.stop(),
+      // The agent must survive a real TPM restart: it starts the TPM and reloads its keys.
+      restart: () => swtpm.restart!(),
+    };
+  },
+  { restartable: true },
+);

@@ -3,9 +3,10 @@
  * test/unit/agent-builtin.test.ts, without a TPM in test/unit/agent-none.test.ts, and against
  * Debian's swtpm in test/interop/agent-swtpm.test.ts. Each run talks to a lab cloud over HTTPS
  * (the lab CA is the only trust anchor) that shares the agent's lab clock, so that moving lab
- * time forward moves both sides.
+ * time forward moves both sides; the cloud counts the srv_challenge requests it answers and can
+ * be set to run ahead of the agent (to make a nonce the agent still holds stale).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +21,12 @@ import {
   openDeviceAgent,
   removeDevice,
 } from '../../agent/index.ts';
+import { NONCE_REUSE_MS } from '../../agent/nonce-cache.ts';
 import type { User } from '../../cloud/directory/types.ts';
+import type { RouteSpec } from '../../cloud/http/server.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
+import type { CloudServices } from '../../cloud/services.ts';
+import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { masterKeyPath } from '../../cloud/token-service/master-key.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { openRefreshToken } from '../../cloud/tokens/claims.ts';
@@ -35,7 +40,14 @@ export interface AgentTpmTarget {
   readonly spec: string;
   /** True when the keys live in a TPM (everything but `none`). */
   readonly tpmProtected: boolean;
+  /** Restarts the TPM (its transient objects are gone afterwards); see AgentSuiteOptions. */
+  restart?(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface AgentSuiteOptions {
+  /** The target can restart its TPM: adds the test that the agent keeps working across one. */
+  readonly restartable?: boolean;
 }
 
 const PASSWORD = 'Correct-Horse-9';
@@ -71,14 +83,44 @@ async function filesHolding(dir: string, secret: Buffer): Promise<string[]> {
     .map(({ path }) => path);
 }
 
-export function defineAgentSuite(label: string, open: () => Promise<AgentTpmTarget>): void {
+export function defineAgentSuite(
+  label: string,
+  open: () => Promise<AgentTpmTarget>,
+  options: AgentSuiteOptions = {},
+): void {
   describe(`device agent with ${label}`, () => {
     let target: AgentTpmTarget;
     let tc: TestCloud;
+    let services: CloudServices | undefined;
     let data: string;
     let clock: LabClock;
     let adele: User;
     let names = 0;
+    /** srv_challenge requests the cloud answered. */
+    let nonceRequests = 0;
+    /** How far the cloud's clock runs ahead of the agent's lab clock. */
+    let cloudAheadMs = 0;
+
+    /** The token routes, counting the srv_challenge requests they answer. */
+    function countingNonces(route: RouteSpec<CloudServices>): RouteSpec<CloudServices> {
+      if (!route.path.endsWith('/oauth2/token')) return route;
+      return {
+        ...route,
+        handler: async (req, context) => {
+          const form = await req.form().catch(() => undefined);
+          if (form?.get('grant_type') === 'srv_challenge') nonceRequests++;
+          return route.handler(req, context);
+        },
+      };
+    }
+
+    /** The cloud's sign-in log entries with `correlationId`. */
+    function signInsWith(correlationId: string) {
+      if (!services) throw new Error('the cloud has no routes yet');
+      return signInStoreFor(services)
+        .list({ top: 10_000 })
+        .value.filter((e) => e.correlationId === correlationId);
+    }
 
     /** Adds a joined device as `user` (adele) and returns its name. */
     async function newDevice(
@@ -128,8 +170,11 @@ export function defineAgentSuite(label: string, open: () => Promise<AgentTpmTarg
       target = await open();
       clock = new LabClock();
       tc = await startTestCloud('prtlab-agent-cloud-', {
-        routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
-        clock: () => new Date(clock.now()),
+        routes: (c) => {
+          services = c;
+          return [...tokenRoutes(c), ...coreRoutes(c)].map(countingNonces);
+        },
+        clock: () => new Date(clock.now() + cloudAheadMs),
       });
       data = await mkdtemp(join(tmpdir(), 'prtlab-agent-data-'));
       adele = await tc.cloud.directory.users.create({
@@ -283,6 +328,92 @@ export function defineAgentSuite(label: string, open: () => Promise<AgentTpmTarg
         expect(again.refreshToken).not.toBe(t.refreshToken);
       });
 
+      it("the app's correlation id is the request's client-request-id: the answer and the sign-in log carry it", async () => {
+        const id = randomUUID();
+        const before = clock.now();
+        const t = await agent.acquireToken({
+          accountId: adele.id,
+          clientId: ONEDRIVE,
+          resource: EXCHANGE,
+          correlationId: id,
+        });
+        expect(t.correlationId).toBe(id);
+        expect(signInsWith(id)).toMatchObject([
+          { appId: ONEDRIVE, userId: adele.id, status: { errorCode: 0 } },
+        ]);
+        // The bound refresh token's lifetime: 90 days from the answer (refresh_token_expires_in).
+        expect(t.refreshTokenExpiresOn).toBeGreaterThanOrEqual(
+          Math.floor(before / 1000) + 90 * 86400,
+        );
+        expect(t.refreshTokenExpiresOn).toBeLessThanOrEqual(
+          Math.floor(clock.now() / 1000) + 90 * 86400,
+        );
+        const redeemed = randomUUID();
+        const again = await agent.redeemRefreshToken({
+          accountId: adele.id,
+          clientId: ONEDRIVE,
+          resource: EXCHANGE,
+          refreshToken: t.refreshToken!,
+          correlationId: redeemed,
+        });
+        expect(again.correlationId).toBe(redeemed);
+        expect(signInsWith(redeemed)).toHaveLength(1);
+        // A refusal carries it too; without one the agent makes its own.
+        const refused = randomUUID();
+        const err = (await expectCode(
+          agent.acquireToken({
+            accountId: adele.id,
+            clientId: '11111111-2222-3333-4444-555555555555',
+            resource: EXCHANGE,
+            correlationId: refused,
+          }),
+          'ERR_AGENT_CLOUD',
+        )) as { refusal: { correlationId: string } };
+        expect(err.refusal.correlationId).toBe(refused);
+        expect(signInsWith(refused)).toMatchObject([{ status: { errorCode: 700016 } }]);
+        const own = await agent.acquireToken({
+          accountId: adele.id,
+          clientId: ONEDRIVE,
+          resource: EXCHANGE,
+        });
+        expect(own.correlationId).not.toBe(id);
+        expect(signInsWith(own.correlationId)).toHaveLength(1);
+        await expect(
+          agent.acquireToken({
+            accountId: adele.id,
+            clientId: ONEDRIVE,
+            resource: EXCHANGE,
+            correlationId: 'not-a-guid',
+          }),
+        ).rejects.toThrow(TypeError);
+      });
+
+      it('signed requests share one srv_challenge nonce; one the cloud calls stale is replaced once', async () => {
+        const request = { accountId: adele.id, clientId: ONEDRIVE, resource: EXCHANGE };
+        // Past the reuse window: the next request fetches, the two after it share that nonce.
+        clock.advance(NONCE_REUSE_MS + 1000);
+        await agent.idle();
+        const before = nonceRequests;
+        for (let i = 0; i < 3; i++) await agent.acquireToken(request);
+        expect(nonceRequests - before).toBe(1);
+        try {
+          // The cloud now sees the agent's nonce as expired (AADSTS76026): the agent fetches a
+          // fresh one and signs a new request, once.
+          cloudAheadMs = 6 * 60_000;
+          const t = await agent.acquireToken(request);
+          expect(claimsOf(t.accessToken).deviceid).toBe(agent.config.deviceId);
+          expect(nonceRequests - before).toBe(2);
+        } finally {
+          cloudAheadMs = 0;
+        }
+        // That nonce is now from the cloud's future beyond its skew allowance: refused, replaced.
+        await agent.acquireToken(request);
+        expect(nonceRequests - before).toBe(3);
+        await agent.acquireToken(request);
+        expect(nonceRequests - before).toBe(3);
+        expect((await agent.deviceStatus()).AzureAdPrt).toBe('YES');
+      });
+
       it('the plain session key and the PRT appear nowhere under the data directory', async () => {
         const t = await agent.acquireToken({
           accountId: adele.id,
@@ -398,12 +529,46 @@ export function defineAgentSuite(label: string, open: () => Promise<AgentTpmTarg
         expect(claimsOf(t.accessToken).deviceid).toBe(agent.config.deviceId);
       });
 
+      if (options.restartable) {
+        it('keeps working after the TPM restarts: the SRK and the keys are loaded again', async () => {
+          const request = { accountId: adele.id, clientId: ONEDRIVE, resource: EXCHANGE };
+          await agent.acquireToken(request);
+          const sealed = await agent.seal(Buffer.from('across a restart'), 'restart');
+          await target.restart!();
+          const t = await agent.acquireToken(request);
+          expect(claimsOf(t.accessToken).deviceid).toBe(agent.config.deviceId);
+          expect((await agent.unseal(sealed, 'restart')).toString()).toBe('across a restart');
+          expect((await agent.deviceStatus()).KeySignTest).toBe('PASSED');
+        });
+      }
+
       it('a second agent on the same device is refused while the first is open', async () => {
         const err = await openDeviceAgent({ dataDir: data, name, clock }).then(
           (a) => a.close().then(() => undefined),
           (e: unknown) => e,
         );
         expect((err as { code?: string }).code).toBe('ERR_STATE_IN_USE');
+      });
+
+      it('two accounts on one device: their session keys and the device key share the TPM slots', async () => {
+        const sam = await newUser('two');
+        await agent.signIn(sam.upn, PASSWORD);
+        const request = (u: User) => ({ accountId: u.id, clientId: ONEDRIVE, resource: EXCHANGE });
+        try {
+          for (let i = 0; i < 3; i++) {
+            for (const u of [adele, sam]) {
+              const t = await agent.acquireToken(request(u));
+              expect(claimsOf(t.accessToken).upn).toBe(u.upn);
+            }
+            // The device key needs a slot too (status signs a challenge with it).
+            expect((await agent.deviceStatus()).KeySignTest).toBe('PASSED');
+          }
+          const users = [adele, sam, adele, sam];
+          const tokens = await Promise.all(users.map((u) => agent.acquireToken(request(u))));
+          expect(tokens.map((t) => claimsOf(t.accessToken).upn)).toEqual(users.map((u) => u.upn));
+        } finally {
+          await agent.signOut(sam.id);
+        }
       });
 
       it('signOut drops the PRT', async () => {

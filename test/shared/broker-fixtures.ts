@@ -23,6 +23,9 @@ import { readBrokerFile } from '../../broker/files.ts';
 import { type BrokerHandle, type StartBrokerOptions, startBroker } from '../../broker/server.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudHandle } from '../../cloud/server.ts';
+import type { CloudServices } from '../../cloud/services.ts';
+import type { SignInEntry } from '../../cloud/signins/entry.ts';
+import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { PrtlabError } from '../../lib/errors.ts';
 import {
@@ -94,6 +97,15 @@ export class FixtureAgent implements BrokerAgent {
   };
   /** The client versions the agent was asked to send, in order. */
   readonly versionsSent: (string | undefined)[] = [];
+  /** The correlation ids the agent was asked to send (acquireToken, redeemRefreshToken), in order. */
+  readonly correlationIdsSent: (string | undefined)[] = [];
+  /** The refresh tokens redeemRefreshToken was asked to send, in order. */
+  readonly refreshTokensSent: string[] = [];
+  /**
+   * When set, the lifetime in seconds the agent reports for refresh tokens instead of the cloud's
+   * refresh_token_expires_in (to let a test see one expire).
+   */
+  refreshTokenLifetimeS: number | undefined;
   /** Errors the next call of a method throws instead of running (once each). */
   private readonly failures = new Map<keyof BrokerAgent, Error>();
   private readonly prts = new Map<string, { account: AgentAccount; prt: Prt }>();
@@ -210,13 +222,17 @@ export class FixtureAgent implements BrokerAgent {
     return s;
   }
 
-  /** A session-key-signed request (prt-protocol §6.1) with a client-request-id; the JWE opened. */
+  /**
+   * A session-key-signed request (prt-protocol §6.1) with a client-request-id (the caller's, else a
+   * new one); the JWE opened. The answer's correlation id is the cloud's echo of it.
+   */
   private async signed(
     prt: Prt,
     payload: Record<string, unknown>,
     account: AgentAccount,
+    requested: string | undefined,
   ): Promise<AgentTokenResponse> {
-    const correlationId = randomUUID();
+    const sent = requested ?? randomUUID();
     const { jwt } = sessionSignedJwt(prt.sessionKey, payload);
     const f = form({
       grant_type: JWT_BEARER,
@@ -227,12 +243,15 @@ export class FixtureAgent implements BrokerAgent {
     const response = await httpsRequest(`${this.client.base}/${this.client.tenant}/oauth2/token`, {
       method: 'POST',
       ca: this.ca,
-      headers: { ...f.headers, 'client-request-id': correlationId },
+      headers: { ...f.headers, 'client-request-id': sent },
       body: f.body,
     });
+    const echoed = response.headers['client-request-id'];
+    const correlationId = typeof echoed === 'string' ? echoed : sent;
     if (response.status !== 200) throw refusalFrom(response, correlationId);
     const json = decryptResponse(response.body, prt.sessionKey);
     const now = Math.floor(Date.now() / 1000);
+    const rtLifetime = this.refreshTokenLifetimeS ?? Number(json.refresh_token_expires_in);
     return {
       accessToken: String(json.access_token),
       tokenType: String(json.token_type),
@@ -241,6 +260,9 @@ export class FixtureAgent implements BrokerAgent {
           ? Number(json.expires_on)
           : now + Number(json.expires_in ?? 3600),
       ...(typeof json.refresh_token === 'string' ? { refreshToken: json.refresh_token } : {}),
+      ...(typeof json.refresh_token === 'string' && Number.isFinite(rtLifetime)
+        ? { refreshTokenExpiresOn: now + rtLifetime }
+        : {}),
       correlationId,
       account,
     };
@@ -269,8 +291,14 @@ export class FixtureAgent implements BrokerAgent {
   async acquireToken(request: AgentTokenRequest): Promise<AgentTokenResponse> {
     await this.enter('acquireToken');
     this.versionsSent.push(request.clientVersion);
+    this.correlationIdsSent.push(request.correlationId);
     const { account, prt } = this.session(request.accountId);
-    return this.signed(prt, this.payload(request, prt.prt, await this.client.nonce()), account);
+    return this.signed(
+      prt,
+      this.payload(request, prt.prt, await this.client.nonce()),
+      account,
+      request.correlationId,
+    );
   }
 
   async redeemRefreshToken(
@@ -278,11 +306,14 @@ export class FixtureAgent implements BrokerAgent {
   ): Promise<AgentTokenResponse> {
     await this.enter('redeemRefreshToken');
     this.versionsSent.push(request.clientVersion);
+    this.correlationIdsSent.push(request.correlationId);
+    this.refreshTokensSent.push(request.refreshToken);
     const { account, prt } = this.session(request.accountId);
     return this.signed(
       prt,
       this.payload(request, request.refreshToken, await this.client.nonce()),
       account,
+      request.correlationId,
     );
   }
 
@@ -349,6 +380,8 @@ export interface BrokerLab {
   readonly otherUpn: string;
   /** Creates a FixtureAgent for the lab's device (no accounts yet). */
   agent(): FixtureAgent;
+  /** The cloud's sign-in log entries whose correlation id is `correlationId`. */
+  signInsWith(correlationId: string): SignInEntry[];
   /** Starts a broker on the device directory; stopped by close(). */
   broker(agent: BrokerAgent, options?: Partial<StartBrokerOptions>): Promise<BrokerHandle>;
   close(): Promise<void>;
@@ -356,8 +389,12 @@ export interface BrokerLab {
 
 /** A cloud with token, DRS and resource routes, two users, one joined device, a device dir. */
 export async function startBrokerLab(prefix: string): Promise<BrokerLab> {
+  let services: CloudServices | undefined;
   const { dir, cloud, ca } = await startTestCloud(prefix, {
-    routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
+    routes: (c) => {
+      services = c;
+      return [...tokenRoutes(c), ...coreRoutes(c)];
+    },
   });
   const brokers: BrokerHandle[] = [];
   const scratch = await mkdtemp(join(tmpdir(), `${prefix}dev-`));
@@ -393,6 +430,12 @@ export async function startBrokerLab(prefix: string): Promise<BrokerLab> {
       otherUpn,
       agent() {
         return new FixtureAgent({ client, device, tenantId, ca });
+      },
+      signInsWith(correlationId) {
+        if (!services) throw new Error('the cloud has no routes');
+        return signInStoreFor(services)
+          .list({ top: 10_000 })
+          .value.filter((e) => e.correlationId === correlationId);
       },
       async broker(agent, options = {}) {
         const b = await startBroker({ agent, deviceDir, ...options });

@@ -119,6 +119,35 @@ describe('persistence', () => {
     await stop(b);
   });
 
+  it('a refresh token past its expiry is dropped, not sent, also after a restart (the expiry is sealed with it)', async () => {
+    const agent = lab.agent();
+    // The cloud gives app refresh tokens 90 days; this agent reports 10 minutes.
+    agent.refreshTokenLifetimeS = 600;
+    const first = await brokerWith(agent);
+    const target = { clientId: TEAMS, scopes: ['https://graph.microsoft.com/User.Read'] };
+    const issued = await first.client.acquireTokenInteractive({
+      ...target,
+      username: lab.upn,
+      password: PASSWORD,
+    });
+    await stop(first);
+    const again = agent.restarted();
+    const second = await brokerWith(again);
+    // An hour on: the access token is stale and the refresh token has expired.
+    ahead = (issued.expiresOn + 60) * 1000 - Date.now();
+    const renewed = await second.client.acquireTokenSilent(target);
+    expect(renewed.fromCache).toBe(false);
+    expect(again.calls.redeemRefreshToken).toBe(0);
+    expect(again.calls.acquireToken).toBe(1);
+    // The new entry's refresh token (90 days) is redeemed once its access token goes stale.
+    ahead = (renewed.expiresOn - 299) * 1000 - Date.now();
+    const redeemed = await second.client.acquireTokenSilent(target);
+    expect(redeemed.fromCache).toBe(false);
+    expect(again.calls.redeemRefreshToken).toBe(1);
+    expect(again.refreshTokensSent).toHaveLength(1);
+    await stop(second);
+  });
+
   it('a refresh token the cloud refuses is dropped for a token through the PRT', async () => {
     const agent = lab.agent();
     const b = await brokerWith(agent);

@@ -1,9 +1,11 @@
 /**
  * The whole device side with the real agent: `prtlab device start` (agent with the built-in TPM
  * simulator, and the broker), client stubs through `prtlab client run`, the lab cloud over HTTPS.
- * Sign-in through the broker, the sealed cache surviving a restart, the SSO cookie, and a
- * token-protection block read by a client that signs in on its own.
+ * Sign-in through the broker, the sealed cache surviving a restart, the SSO cookie, an app's
+ * correlation id reaching the cloud, and a token-protection block read by a client that signs in
+ * on its own.
  */
+import { randomUUID } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,8 @@ import { deviceStart } from '../../cli/device-start.ts';
 import { PROFILE_NAMES, PROFILES } from '../../clients/profiles.ts';
 import { tokenProtectionPreset } from '../../cloud/policies/preset.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
+import type { CloudServices } from '../../cloud/services.ts';
+import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { captureIo, removeDir, tempDir } from '../shared/cli.ts';
 import { startTestCloud, stopTestCloud, type TestCloud } from '../shared/cloud.ts';
@@ -25,6 +29,7 @@ let tc: TestCloud;
 let data: string;
 let dir: string;
 let upn: string;
+let services: CloudServices | undefined;
 
 /** `prtlab device start` in process: resolves once the broker is up; stop() ends it. */
 async function startDevice() {
@@ -70,7 +75,10 @@ async function client(argv: string[]) {
 
 beforeAll(async () => {
   tc = await startTestCloud('prtlab-broker-device-', {
-    routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
+    routes: (c) => {
+      services = c;
+      return [...tokenRoutes(c), ...coreRoutes(c)];
+    },
   });
   upn = `adele@${tc.cloud.tenant.domain}`;
   await tc.cloud.directory.users.create({ upn, password: PASSWORD, displayName: 'Adele Vance' });
@@ -157,6 +165,30 @@ describe('prtlab device start and prtlab client run', () => {
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/from the broker cache/);
     } finally {
+      await device.stop();
+    }
+  });
+
+  it("an app's correlationId goes through the agent to the cloud: the answer and the sign-in log carry it", async () => {
+    const device = await startDevice();
+    const broker = await BrokerClient.forDevice(dir);
+    try {
+      const id = randomUUID();
+      const r = await broker.acquireTokenSilent({
+        clientId: PROFILES.teams.appId,
+        resource: 'https://outlook.office365.com',
+        forceRefresh: true,
+        correlationId: id,
+      });
+      expect(r).toMatchObject({ fromCache: false, correlationId: id });
+      const logged = signInStoreFor(services!)
+        .list({ top: 1000 })
+        .value.filter((e) => e.correlationId === id);
+      expect(logged).toMatchObject([
+        { appId: PROFILES.teams.appId, userPrincipalName: upn, status: { errorCode: 0 } },
+      ]);
+    } finally {
+      await broker.close();
       await device.stop();
     }
   });

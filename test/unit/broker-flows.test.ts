@@ -3,6 +3,7 @@
  * speaks the PRT protocol (test/shared/broker-fixtures.ts) and the lab cloud over HTTPS. Tokens,
  * refusals and Conditional Access blocks are the cloud's own.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerClient } from '../../broker/client.ts';
 import { type BrokerRpcError, isBrokerError } from '../../broker/errors.ts';
@@ -30,6 +31,14 @@ let adeleId: string;
 
 const claims = (jwt: string) =>
   JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+
+/**
+ * A request with `correlationId` set to any value, including ones the request type forbids (the
+ * client passes every member through to the broker as it is, so the broker's checks are tested).
+ */
+function withCorrelation<T extends object>(request: T, correlationId: unknown): T {
+  return { ...request, correlationId } as T;
+}
 
 /** The JSON-RPC error a call failed with. */
 async function rpcError(p: Promise<unknown>): Promise<BrokerRpcError> {
@@ -225,6 +234,116 @@ describe('acquireTokenSilent', () => {
     } finally {
       await lab.cloud.directory.policies.delete(policy.id);
     }
+  });
+});
+
+describe('correlation ids', () => {
+  it("a miss sends the app's correlationId to the cloud: the answer and the sign-in log carry it", async () => {
+    const id = randomUUID();
+    const r = await client.acquireTokenSilent(
+      withCorrelation(
+        {
+          clientId: ONEDRIVE,
+          resource: EXCHANGE,
+          forceRefresh: true,
+        },
+        id,
+      ),
+    );
+    expect(r).toMatchObject({ fromCache: false, correlationId: id });
+    expect(agent.correlationIdsSent.at(-1)).toBe(id);
+    expect(lab.signInsWith(id)).toMatchObject([
+      { appId: ONEDRIVE, userId: adeleId, status: { errorCode: 0 } },
+    ]);
+    // Without one, the cloud's answer names the request the agent sent.
+    const own = await client.acquireTokenSilent({
+      clientId: ONEDRIVE,
+      resource: EXCHANGE,
+      forceRefresh: true,
+    });
+    expect(agent.correlationIdsSent.at(-1)).toBeUndefined();
+    expect(own.correlationId).not.toBe(id);
+    expect(lab.signInsWith(own.correlationId)).toHaveLength(1);
+  });
+
+  it("a cache hit and the broker's own errors carry the caller's correlationId", async () => {
+    const id = randomUUID();
+    const hit = await client.acquireTokenSilent(
+      withCorrelation(
+        {
+          clientId: ONEDRIVE,
+          resource: EXCHANGE,
+        },
+        id,
+      ),
+    );
+    expect(hit).toMatchObject({ fromCache: true, correlationId: id });
+    const noPrt = await rpcError(
+      client.acquireTokenSilent(
+        withCorrelation(
+          {
+            clientId: ONEDRIVE,
+            resource: EXCHANGE,
+            accountId: '00000000-0000-4000-8000-000000000002',
+          },
+          id,
+        ),
+      ),
+    );
+    expect(noPrt.data).toMatchObject({ subError: 'no_prt', correlationId: id });
+  });
+
+  it('acquireTokenInteractive passes it on too', async () => {
+    const id = randomUUID();
+    const r = await client.acquireTokenInteractive(
+      withCorrelation(
+        {
+          clientId: ONEDRIVE,
+          resource: GRAPH,
+          username: lab.upn,
+          password: PASSWORD,
+        },
+        id,
+      ),
+    );
+    expect(r.correlationId).toBe(id);
+    expect(lab.signInsWith(id)).toMatchObject([{ appId: ONEDRIVE, status: { errorCode: 0 } }]);
+  });
+
+  it('a correlationId that is not a GUID is -32602 naming params.correlationId, nothing sent', async () => {
+    const before = { ...agent.calls };
+    for (const bad of ['not-a-guid', '', 42, `${randomUUID()}0`]) {
+      const silent = await rpcError(
+        client.acquireTokenSilent(
+          withCorrelation(
+            {
+              clientId: ONEDRIVE,
+              resource: EXCHANGE,
+              forceRefresh: true,
+            },
+            bad,
+          ),
+        ),
+      );
+      expect(silent.rpcCode).toBe(RPC_ERRORS.invalidParams);
+      expect(silent.data).toMatchObject({ field: 'params.correlationId' });
+      const interactive = await rpcError(
+        client.acquireTokenInteractive(
+          withCorrelation(
+            {
+              clientId: ONEDRIVE,
+              resource: EXCHANGE,
+              username: lab.upn,
+              password: PASSWORD,
+            },
+            bad,
+          ),
+        ),
+      );
+      expect(interactive.data).toMatchObject({ field: 'params.correlationId' });
+    }
+    expect(agent.calls.acquireToken).toBe(before.acquireToken);
+    expect(agent.calls.signIn).toBe(before.signIn);
   });
 });
 
