@@ -346,6 +346,11 @@ export class DeviceAgent implements BrokerAgent {
     }
   }
 
+  /** Runs `attempt` with a nonce fetched for it alone. */
+  async #withOwnNonce<T>(attempt: (nonce: string) => Promise<T>): Promise<T> {
+    return attempt(await fetchNonce(this.#cloud, this.#record.tenantId));
+  }
+
   /**
    * Runs `attempt` with the shared nonce and, when the cloud refuses the nonce as stale or not its
    * own, once more with a fresh one (a new request: new ctx, iat and exp; nonce-cache.ts).
@@ -494,7 +499,10 @@ export class DeviceAgent implements BrokerAgent {
     if (typeof password !== 'string' || password.length === 0) {
       throw new AgentDeviceError('sign-in needs a password');
     }
-    const json = await this.#withNonce(async (nonce) => {
+    // A nonce of its own, not the shared one: the PRT request has no per-request value besides
+    // the nonce (no ctx, iat or jti; prt-protocol §4), so a second sign-in of the same user on the
+    // shared nonce would be the same bytes, and the cloud accepts a signed request once.
+    const json = await this.#withOwnNonce(async (nonce) => {
       const request = await signRs256With(
         (input) => this.#keys.signWithDeviceKey(input),
         { typ: 'JWT', x5c: [this.#record.certificate!], kdf_ver: 2 },

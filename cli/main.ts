@@ -1,6 +1,7 @@
 /** The `prtlab` command: routes to subcommands, prints coded errors, returns the exit code. */
 import { readFileSync } from 'node:fs';
 import { PrtlabError } from '../lib/errors.ts';
+import { attackCommand } from './attack.ts';
 import { clientCommand } from './client.ts';
 import { cloudCommand } from './cloud.ts';
 import { deviceCommand } from './device.ts';
@@ -52,6 +53,7 @@ async function route(argv: string[], io: Io): Promise<number> {
   if (cmd === 'cloud') return cloudCommand(argv.slice(1), io);
   if (cmd === 'device') return deviceCommand(argv.slice(1), io);
   if (cmd === 'client') return clientCommand(argv.slice(1), io);
+  if (cmd === 'attack') return attackCommand(argv.slice(1), io);
   if (cmd === 'user') return userCommand(argv.slice(1), io);
   if (cmd === 'group') return groupCommand(argv.slice(1), io);
   if (cmd === 'policy') return policyCommand(argv.slice(1), io);

@@ -12,6 +12,7 @@ Commands:
   device        add, sign in, start (agent and broker), show the status of, list or remove
                 simulated Windows devices
   client        list the native-client stubs, or run one against a device's broker or the cloud
+  attack        list the stolen-token scenarios, or replay them against every policy state
   user          add, list, disable or enable directory users
   group         add or list directory groups
   policy        add, list or change Conditional Access policies

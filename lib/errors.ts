@@ -79,7 +79,9 @@ export type ErrorCode =
   // A JSON-RPC error answered by the broker (client side; `rpcCode` and `data` attached).
   | 'ERR_BROKER_RPC'
   // A client profile name or version that does not exist, or a client run that failed.
-  | 'ERR_CLIENT';
+  | 'ERR_CLIENT'
+  // The attack harness: a malformed scenario file, an unknown scenario id, a bad option.
+  | 'ERR_ATTACK';
 
 export class PrtlabError extends Error {
   readonly code: ErrorCode;

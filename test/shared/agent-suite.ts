@@ -286,6 +286,12 @@ export function defineAgentSuite(
         expect(formatStatus(s)).toMatch(/ {20}AzureAdPrt : YES\n/);
       });
 
+      it('signs the same user in again at once (each PRT request is a new signed request)', async () => {
+        const again = await agent.signIn(adele.upn, PASSWORD);
+        expect(again.id).toBe(adele.id);
+        expect((await agent.deviceStatus()).AzureAdPrt).toBe('YES');
+      });
+
       it('an app token through a KDFv2 PRT-signed request: device-bound access token, bound refresh token', async () => {
         const t = await agent.acquireToken({
           accountId: adele.id,
