@@ -1,84 +1,91 @@
 /**
  * The device directory's files: directories 0700, every file 0600 and written atomically (temp
- * file, fsync, rename; tpm-sim/state/atomic-write.ts), read without following symlinks and only
- * when they belong to this user and nobody else can read them. The device directory holds wrapped
- * key blobs, the sealed PRT and the cloud CA this device trusts: a file someone else could have
- * written is refused, not trusted.
+ * file, fsync, rename; lib/fs/atomic-write.ts), read without following symlinks and only when
+ * they belong to this user and nobody else can read them (lib/fs). The device directory holds
+ * wrapped key blobs, the sealed PRT and the cloud CA this device trusts: a file someone else could
+ * have written is refused, not trusted.
  */
-import { constants } from 'node:fs';
-import { lstat, mkdir, open } from 'node:fs/promises';
-import { atomicWriteFile } from '../tpm-sim/state/index.ts';
+import { atomicWriteFile as writeAtomically } from '../lib/fs/atomic-write.ts';
+import { type FsError, withFsErrors } from '../lib/fs/errors.ts';
+import {
+  checkPrivateDir as checkDir,
+  ensurePrivateDir as ensureDir,
+} from '../lib/fs/private-dir.ts';
+import { readPrivateFile as readFile } from '../lib/fs/private-file.ts';
 import { AgentDeviceError } from './errors.ts';
 
 const MAX_FILE_BYTES = 4 * 1024 * 1024;
 
-function uid(): number | undefined {
-  return typeof process.getuid === 'function' ? process.getuid() : undefined;
-}
-
 /** Creates `path` (and missing parents) with mode 0700, then checks it is ours alone. */
-export async function ensurePrivateDir(path: string): Promise<void> {
-  try {
-    await mkdir(path, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new AgentDeviceError(`cannot create directory ${path}`, { cause: err });
-  }
-  await checkPrivateDir(path);
-}
+export const ensurePrivateDir = withFsErrors(
+  (path: string) => ensureDir(path, { recursive: true }),
+  (err) => agentFsError(err, 'directory'),
+);
 
 /** Refuses a path that is not a directory, is a symlink, is not ours, or lets others in. */
-export async function checkPrivateDir(path: string): Promise<void> {
-  let st: Awaited<ReturnType<typeof lstat>>;
-  try {
-    st = await lstat(path);
-  } catch (err) {
-    throw new AgentDeviceError(`cannot read directory ${path}`, { cause: err });
-  }
-  if (!st.isDirectory()) throw new AgentDeviceError(`${path} is not a directory (or is a symlink)`);
-  const me = uid();
-  if (me !== undefined && st.uid !== me) {
-    throw new AgentDeviceError(`directory ${path} belongs to uid ${st.uid}, not to this user`);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new AgentDeviceError(
-      `directory ${path} has mode 0${(st.mode & 0o777).toString(8)}; run: chmod 700 ${path}`,
-    );
-  }
-}
+export const checkPrivateDir = withFsErrors(checkDir, (err) => agentFsError(err, 'directory'));
 
 /** The bytes of a private file, or undefined if it does not exist. */
-export async function readPrivateFile(path: string): Promise<Buffer | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AgentDeviceError(`cannot open ${path}`, { cause: err });
-  }
-  try {
-    const st = await handle.stat();
-    const me = uid();
-    if (!st.isFile()) throw new AgentDeviceError(`${path} is not a regular file`);
-    if (me !== undefined && st.uid !== me) {
-      throw new AgentDeviceError(`${path} belongs to uid ${st.uid}, not to this user`);
-    }
-    if ((st.mode & 0o077) !== 0) {
-      throw new AgentDeviceError(
-        `${path} has mode 0${(st.mode & 0o777).toString(8)}, which lets others read it; run: chmod 600 ${path}`,
-      );
-    }
-    if (st.size > MAX_FILE_BYTES) throw new AgentDeviceError(`${path} is larger than expected`);
-    return await handle.readFile();
-  } finally {
-    await handle.close().catch(() => {});
-  }
-}
+export const readPrivateFile = withFsErrors(
+  (path: string) => readFile(path, { maxBytes: MAX_FILE_BYTES }),
+  (err) => agentFsError(err, 'file'),
+);
+
+/**
+ * lib/fs's atomic writer (same options: mode, removeStale) with the agent's error: a failure is
+ * ERR_AGENT_DEVICE with the writer's message.
+ */
+export const atomicWriteFile = withFsErrors(writeAtomically, (err) => agentFsError(err, 'file'));
 
 /** Replaces `path` with `data`, atomically, mode 0600. */
-export async function writePrivateFile(path: string, data: string | Buffer): Promise<void> {
-  await atomicWriteFile(path, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
+export function writePrivateFile(path: string, data: string | Buffer): Promise<void> {
+  return atomicWriteFile(path, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, {
     mode: 0o600,
   });
+}
+
+/** A refusal or failure from lib/fs as ERR_AGENT_DEVICE, in the agent's words (with the fix). */
+function agentFsError(err: FsError, kind: 'file' | 'directory'): unknown {
+  const { path, failure } = err;
+  const where = kind === 'file' ? path : `directory ${path}`;
+  switch (failure.reason) {
+    case 'symlink':
+      // A file is opened with O_NOFOLLOW, which fails (ELOOP) on a link; a directory is lstat'ed.
+      return kind === 'file'
+        ? new AgentDeviceError(`cannot open ${path}`, { cause: err.cause })
+        : new AgentDeviceError(`${path} is not a directory (or is a symlink)`);
+    case 'not-directory':
+      return new AgentDeviceError(`${path} is not a directory (or is a symlink)`);
+    case 'owner':
+      return new AgentDeviceError(`${where} belongs to uid ${failure.uid}, not to this user`);
+    case 'mode': {
+      const mode = `0${(failure.mode & 0o777).toString(8)}`;
+      return new AgentDeviceError(
+        kind === 'file'
+          ? `${path} has mode ${mode}, which lets others read it; run: chmod 600 ${path}`
+          : `directory ${path} has mode ${mode}; run: chmod 700 ${path}`,
+      );
+    }
+    case 'too-large':
+      return new AgentDeviceError(`${path} is larger than expected`);
+    case 'io':
+      switch (failure.op) {
+        case 'open':
+          return new AgentDeviceError(`cannot open ${path}`, { cause: err.cause });
+        case 'create directory':
+          return new AgentDeviceError(`cannot create directory ${path}`, { cause: err.cause });
+        case 'stat directory':
+          return new AgentDeviceError(`cannot read directory ${path}`, { cause: err.cause });
+        case 'read':
+          // A failure after the open reaches the caller as the system error itself.
+          return err.cause;
+        default:
+          // The atomic writer's own "cannot <op> <path> (ERRNO)".
+          return new AgentDeviceError(err.message, { cause: err.cause });
+      }
+    default:
+      return new AgentDeviceError(err.message);
+  }
 }
 
 /** A JSON file written by writeJsonFile, parsed; undefined if missing, ERR_AGENT_DEVICE if not JSON. */

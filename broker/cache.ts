@@ -22,9 +22,8 @@
 import { createHash } from 'node:crypto';
 import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile } from '../tpm-sim/state/atomic-write.ts';
 import type { BrokerAgent } from './agent-port.ts';
-import { ensurePrivateDir, readPrivateFile } from './files.ts';
+import { atomicWriteFile, ensurePrivateDir, readPrivateFile } from './files.ts';
 
 export interface CacheKey {
   readonly accountId: string;

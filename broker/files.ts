@@ -11,10 +11,12 @@
  * could read: a secret anyone else can read is no longer a secret.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile } from '../tpm-sim/state/atomic-write.ts';
+import { atomicWriteFile as writeAtomically } from '../lib/fs/atomic-write.ts';
+import { type FsError, type FsOp, formatMode, withFsErrors } from '../lib/fs/errors.ts';
+import { ensurePrivateDir as ensureDir } from '../lib/fs/private-dir.ts';
+import { readPrivateFile as readFile } from '../lib/fs/private-file.ts';
 import { BrokerError } from './errors.ts';
 
 export const BROKER_FILE = 'broker.json';
@@ -38,45 +40,21 @@ export function brokerFilePath(deviceDir: string): string {
   return join(deviceDir, BROKER_FILE);
 }
 
-function errnoCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-function currentUid(): number | undefined {
-  return typeof process.getuid === 'function' ? process.getuid() : undefined;
-}
-
-function octal(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
-}
-
 /**
  * Makes sure `dir` is a directory of this user that group and others cannot enter, creating it
  * (0700) when missing. An existing directory with a looser mode is refused with the fix rather
  * than silently tightened: something else may rely on it, and the files in it may have leaked.
  */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new BrokerError(`cannot create ${dir} (${errnoCode(err) ?? 'error'})`, { cause: err });
-  }
-  let st: Awaited<ReturnType<typeof lstat>>;
-  try {
-    st = await lstat(dir);
-  } catch (err) {
-    throw new BrokerError(`cannot inspect ${dir} (${errnoCode(err) ?? 'error'})`, { cause: err });
-  }
-  if (!st.isDirectory()) throw new BrokerError(`${dir} is not a directory (or is a symlink)`);
-  const uid = currentUid();
-  if (uid !== undefined && st.uid !== uid)
-    throw new BrokerError(`${dir} is owned by uid ${st.uid}, not by this user (uid ${uid})`);
-  if ((st.mode & 0o077) !== 0)
-    throw new BrokerError(
-      `${dir} has mode ${octal(st.mode)}; group and others must not enter it: run chmod 700 ${dir}`,
-    );
-}
+export const ensurePrivateDir = withFsErrors(
+  (dir: string) => ensureDir(dir, { recursive: true }),
+  (err) => brokerFsError(err, 'directory'),
+);
+
+/**
+ * lib/fs's atomic writer (same options: mode, removeStale) with the broker's error: a failure is
+ * ERR_BROKER with the writer's message.
+ */
+export const atomicWriteFile = withFsErrors(writeAtomically, (err) => brokerFsError(err, 'file'));
 
 /** Writes broker.json atomically, mode 0600, in a 0700 device directory. */
 export async function writeBrokerFile(deviceDir: string, file: BrokerFile): Promise<string> {
@@ -84,7 +62,7 @@ export async function writeBrokerFile(deviceDir: string, file: BrokerFile): Prom
   const path = brokerFilePath(deviceDir);
   const body = Buffer.from(`${JSON.stringify({ port: file.port, secret: file.secret })}\n`);
   try {
-    await atomicWriteFile(path, body, { mode: 0o600 });
+    await writeAtomically(path, body, { mode: 0o600 });
   } catch (err) {
     throw new BrokerError(`cannot write ${path}`, { cause: err });
   }
@@ -96,41 +74,48 @@ export async function writeBrokerFile(deviceDir: string, file: BrokerFile): Prom
  * BrokerError if it is not a regular file, belongs to someone else, group or others can access
  * it, or it is larger than `maxBytes`.
  */
-export async function readPrivateFile(path: string, maxBytes: number): Promise<Buffer | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw new BrokerError(`${path} is a symbolic link; refused`);
-    throw new BrokerError(`cannot open ${path} (${code ?? 'error'})`, { cause: err });
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new BrokerError(`${path} is not a regular file`);
-    const uid = currentUid();
-    if (uid !== undefined && st.uid !== uid)
-      throw new BrokerError(`${path} is owned by uid ${st.uid}, not by this user (uid ${uid})`);
-    if ((st.mode & 0o077) !== 0)
-      throw new BrokerError(
-        `${path} has mode ${octal(st.mode)}, which lets group or others read it: run chmod 600 ${path}`,
+export const readPrivateFile = withFsErrors(
+  (path: string, maxBytes: number) => readFile(path, { maxBytes }),
+  (err) => brokerFsError(err, 'file'),
+);
+
+/** What the broker's messages call each failed system call (its errno follows, or "error"). */
+const BROKER_IO_VERBS: Partial<Record<FsOp, string>> = {
+  'create directory': 'create',
+  'stat directory': 'inspect',
+  open: 'open',
+  read: 'read',
+};
+
+/** A refusal or failure from lib/fs as ERR_BROKER, in the broker's words (with the fix). */
+function brokerFsError(err: FsError, kind: 'file' | 'directory'): BrokerError {
+  const { path, failure } = err;
+  switch (failure.reason) {
+    case 'symlink':
+      return new BrokerError(
+        kind === 'file'
+          ? `${path} is a symbolic link; refused`
+          : `${path} is not a directory (or is a symlink)`,
       );
-    if (st.size > maxBytes)
-      throw new BrokerError(`${path} is ${st.size} bytes; at most ${maxBytes} are expected`);
-    const data = Buffer.alloc(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const { bytesRead } = await handle.read(data, done, st.size - done, done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+    case 'not-directory':
+      return new BrokerError(`${path} is not a directory (or is a symlink)`);
+    case 'mode':
+      return new BrokerError(
+        kind === 'file'
+          ? `${path} has mode ${formatMode(failure.mode)}, which lets group or others read it: run chmod 600 ${path}`
+          : `${path} has mode ${formatMode(failure.mode)}; group and others must not enter it: run chmod 700 ${path}`,
+      );
+    case 'io': {
+      const verb = BROKER_IO_VERBS[failure.op];
+      // The atomic writer's own "cannot <op> <path> (ERRNO)" is kept as it is.
+      if (verb === undefined) return new BrokerError(err.message, { cause: err.cause });
+      return new BrokerError(`cannot ${verb} ${path} (${failure.errno ?? 'error'})`, {
+        cause: err.cause,
+      });
     }
-    return data.subarray(0, done);
-  } catch (err) {
-    if (err instanceof BrokerError) throw err;
-    throw new BrokerError(`cannot read ${path} (${errnoCode(err) ?? 'error'})`, { cause: err });
-  } finally {
-    await handle.close().catch(() => {});
+    default:
+      // Not a regular file, another owner, too large: the neutral wording is the broker's own.
+      return new BrokerError(err.message);
   }
 }
 

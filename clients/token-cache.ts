@@ -6,9 +6,8 @@
  * is `<device>/clients/<profile>-token-cache.json`, 0600 in a 0700 directory, written atomically.
  */
 import { join } from 'node:path';
-import { ensurePrivateDir, readPrivateFile } from '../broker/files.ts';
+import { atomicWriteFile, ensurePrivateDir, readPrivateFile } from '../broker/files.ts';
 import { PrtlabError } from '../lib/errors.ts';
-import { atomicWriteFile } from '../tpm-sim/state/atomic-write.ts';
 import { ClientError } from './errors.ts';
 import type { ProfileName } from './profiles.ts';
 

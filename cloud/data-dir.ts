@@ -14,11 +14,17 @@
  *
  * The data directory is `--data DIR`, else $PRTLAB_HOME, else ./.prtlab.
  */
-import { lstat, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { errnoCode, type FsError, formatMode, withFsErrors } from '../lib/fs/errors.ts';
+import {
+  checkPrivateDir as checkDir,
+  ensurePrivateDir as ensureDir,
+} from '../lib/fs/private-dir.ts';
 import { CloudStateError } from './errors.ts';
 
 export { DEFAULT_DATA_DIR_NAME, resolveDataDir } from '../lib/data-dir.ts';
+export { errnoCode } from '../lib/fs/errors.ts';
 
 /** Absolute paths of the cloud's files for one data directory. */
 export interface CloudPaths {
@@ -90,46 +96,10 @@ export async function ensureCloudDirs(dataDir: string): Promise<CloudPaths> {
  * symlink), owned by the current user, with no group or other access: anyone else who could read
  * it could copy the private keys, and anyone who could write it could swap them.
  */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { mode: 0o700 });
-  } catch (err) {
-    if (errnoCode(err) !== 'EEXIST') throw ioFailure('create directory', dir, err);
-  }
-  await checkPrivateDir(dir);
-}
+export const ensurePrivateDir = withFsErrors((dir: string) => ensureDir(dir), cloudDirError);
 
 /** The checks of ensurePrivateDir, without creating anything. */
-export async function checkPrivateDir(dir: string): Promise<void> {
-  let st: Awaited<ReturnType<typeof lstat>>;
-  try {
-    st = await lstat(dir);
-  } catch (err) {
-    throw ioFailure('stat directory', dir, err);
-  }
-  if (st.isSymbolicLink()) {
-    throw new CloudStateError(`${dir} is a symbolic link; the cloud's directories must be real`);
-  }
-  if (!st.isDirectory()) throw new CloudStateError(`${dir} is not a directory`);
-  const uid = currentUid();
-  if (uid !== undefined && st.uid !== uid) {
-    throw new CloudStateError(`${dir} is owned by uid ${st.uid}, not by this user (uid ${uid})`);
-  }
-  if ((st.mode & 0o077) !== 0) {
-    throw new CloudStateError(
-      `${dir} has mode ${formatMode(st.mode)}, which lets group or others in; run: chmod 700 ${dir}`,
-    );
-  }
-}
-
-/** The errno name of a Node system error (`ENOENT`, ...), or undefined. */
-export function errnoCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err as { code: unknown }).code;
-    if (typeof code === 'string') return code;
-  }
-  return undefined;
-}
+export const checkPrivateDir = withFsErrors(checkDir, cloudDirError);
 
 /** A failed file-system call as ERR_CLOUD_STATE, keeping the original as `cause`. */
 export function ioFailure(what: string, path: string, err: unknown): CloudStateError {
@@ -137,10 +107,33 @@ export function ioFailure(what: string, path: string, err: unknown): CloudStateE
   return new CloudStateError(`cannot ${what} ${path}${code ? ` (${code})` : ''}`, { cause: err });
 }
 
-export function formatMode(mode: number): string {
-  return `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
+/**
+ * A refusal or failure from lib/fs as ERR_CLOUD_STATE, in the cloud's words: with the fix where
+ * there is one. `kind` says whether the path was read as a file or checked as a directory.
+ */
+export function cloudFsError(err: FsError, kind: 'file' | 'directory'): CloudStateError {
+  const { path, failure } = err;
+  switch (failure.reason) {
+    case 'symlink':
+      return new CloudStateError(
+        kind === 'file'
+          ? `${path} is a symbolic link; point the cloud at the real file`
+          : `${path} is a symbolic link; the cloud's directories must be real`,
+        { cause: err.cause },
+      );
+    case 'mode':
+      return new CloudStateError(
+        kind === 'file'
+          ? `${path} has mode ${formatMode(failure.mode)}, which lets group or others read a private key; run: chmod 600 ${path}`
+          : `${path} has mode ${formatMode(failure.mode)}, which lets group or others in; run: chmod 700 ${path}`,
+      );
+    default:
+      // Not a regular file or directory, another owner, too large, "cannot <op> <path> (ERRNO)":
+      // the neutral wording is the cloud's own.
+      return new CloudStateError(err.message, { cause: err.cause });
+  }
 }
 
-export function currentUid(): number | undefined {
-  return typeof process.getuid === 'function' ? process.getuid() : undefined;
+function cloudDirError(err: FsError): CloudStateError {
+  return cloudFsError(err, 'directory');
 }

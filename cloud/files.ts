@@ -4,11 +4,10 @@
  * refused (ERR_CLOUD_STATE) with the fix, never used. Symlinks are refused too, so a key cannot be
  * swapped by re-pointing a link. Writes are atomic (a crash leaves the old file or the new one).
  */
-import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
-import { isPrtlabError } from '../lib/errors.ts';
-import { atomicCreateFile, atomicWriteFile } from '../tpm-sim/state/atomic-write.ts';
-import { currentUid, errnoCode, formatMode, ioFailure } from './data-dir.ts';
+import { atomicCreateFile, atomicWriteFile as writeAtomically } from '../lib/fs/atomic-write.ts';
+import { FsError, withFsErrors } from '../lib/fs/errors.ts';
+import { readPrivateFile } from '../lib/fs/private-file.ts';
+import { cloudFsError, ioFailure } from './data-dir.ts';
 import { CloudStateError } from './errors.ts';
 
 /** Largest key or certificate file the cloud reads (a PEM chain is a few KiB). */
@@ -25,55 +24,14 @@ export interface ReadOptions {
  * exist. Refuses (ERR_CLOUD_STATE) anything that is not a regular file owned by this user, that
  * is larger than `maxBytes`, or (for private files) that group or others can access.
  */
-export async function readCheckedFile(
-  path: string,
-  options: ReadOptions,
-): Promise<Buffer | undefined> {
-  const maxBytes = options.maxBytes ?? MAX_PEM_FILE_BYTES;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') {
-      throw new CloudStateError(`${path} is a symbolic link; point the cloud at the real file`, {
-        cause: err,
-      });
-    }
-    throw ioFailure('open', path, err);
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new CloudStateError(`${path} is not a regular file`);
-    const uid = currentUid();
-    if (uid !== undefined && st.uid !== uid) {
-      throw new CloudStateError(`${path} is owned by uid ${st.uid}, not by this user (uid ${uid})`);
-    }
-    if (options.private && (st.mode & 0o077) !== 0) {
-      throw new CloudStateError(
-        `${path} has mode ${formatMode(st.mode)}, which lets group or others read a private key; ` +
-          `run: chmod 600 ${path}`,
-      );
-    }
-    if (st.size > maxBytes) {
-      throw new CloudStateError(`${path} is ${st.size} bytes; at most ${maxBytes} are expected`);
-    }
-    const data = Buffer.alloc(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const { bytesRead } = await handle.read(data, done, st.size - done, done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return data.subarray(0, done);
-  } catch (err) {
-    if (err instanceof CloudStateError) throw err;
-    throw ioFailure('read', path, err);
-  } finally {
-    await handle.close().catch(() => {});
-  }
-}
+export const readCheckedFile = withFsErrors(
+  (path: string, options: ReadOptions) =>
+    readPrivateFile(path, {
+      maxBytes: options.maxBytes ?? MAX_PEM_FILE_BYTES,
+      requirePrivateMode: options.private,
+    }),
+  cloudFileError,
+);
 
 /** Creates `path` with `data` only if absent (atomically); false if a file was already there. */
 export async function createFileOnce(
@@ -93,15 +51,25 @@ export async function createFileOnce(
 /** Replaces (or creates) `path` with `data`, atomically and durably. */
 export async function replaceFile(path: string, data: Uint8Array, mode: number): Promise<void> {
   try {
-    await atomicWriteFile(path, data, { mode, removeStale: false });
+    await writeAtomically(path, data, { mode, removeStale: false });
   } catch (err) {
     throw asStateError(err, path);
   }
 }
 
+/**
+ * lib/fs's atomic writer (same options: mode, removeStale) with the cloud's error: a failure is
+ * ERR_CLOUD_STATE with the writer's message. The lab writes its demo credentials through it.
+ */
+export const atomicWriteFile = withFsErrors(writeAtomically, cloudFileError);
+
+function cloudFileError(err: FsError): CloudStateError {
+  return cloudFsError(err, 'file');
+}
+
 function asStateError(err: unknown, path: string): CloudStateError {
   if (err instanceof CloudStateError) return err;
-  // The atomic writer reports ERR_STATE_IO with the path and errno; keep its message, re-coded.
-  if (isPrtlabError(err)) return new CloudStateError(err.message, { cause: err });
+  // The atomic writer reports the path and errno; keep its message, coded ERR_CLOUD_STATE.
+  if (err instanceof FsError) return cloudFileError(err);
   return ioFailure('write', path, err);
 }

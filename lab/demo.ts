@@ -46,6 +46,7 @@ import { parsePolicy } from '../cloud/ca/policy.ts';
 import type { ScryptParams } from '../cloud/directory/index.ts';
 import type { Group, StoredPolicy, Tenant, User } from '../cloud/directory/types.ts';
 import { CloudConfigError, CloudStateError } from '../cloud/errors.ts';
+import { atomicWriteFile } from '../cloud/files.ts';
 import { lintPolicy } from '../cloud/policies/lint.ts';
 import { tokenProtectionPreset } from '../cloud/policies/preset.ts';
 import { coreRoutes } from '../cloud/routes.ts';
@@ -53,7 +54,6 @@ import { type CloudHandle, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/serve
 import type { SignInEntry } from '../cloud/signins/entry.ts';
 import { signInStoreFor } from '../cloud/signins/registry.ts';
 import { tokenRoutes } from '../cloud/token-service/service.ts';
-import { atomicWriteFile } from '../tpm-sim/state/index.ts';
 
 export const DEMO_DEVICE_NAME = 'LAB-PC1';
 export const DEMO_GROUP_NAME = 'Token protection pilot';

@@ -22,9 +22,10 @@ import {
 } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, type KeySource } from '../../tpm-sim/state/index.ts';
+import type { KeySource } from '../../tpm-sim/state/index.ts';
 import { gcmOpen, gcmSeal } from '../aead.ts';
 import { AgentDeviceError } from '../errors.ts';
+import { atomicWriteFile } from '../files.ts';
 import type { KeyProvider, KeyProviderFacts, WrappedSessionKey } from './provider.ts';
 
 export const SOFTWARE_KEYS_FILE = 'software-keys.sealed';

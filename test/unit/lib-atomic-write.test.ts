@@ -8,7 +8,10 @@ import {
   atomicWriteFile,
   isTempFileFor,
   removeStaleTempFiles,
-} from '../../tpm-sim/state/atomic-write.ts';
+} from '../../lib/fs/atomic-write.ts';
+import { FsError } from '../../lib/fs/errors.ts';
+import * as stateAtomic from '../../tpm-sim/state/atomic-write.ts';
+import { StateError } from '../../tpm-sim/state/errors.ts';
 
 const originalBeforeRename = _atomicWriteInternals.beforeRename;
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -58,9 +61,23 @@ describe('atomicWriteFile', () => {
     expect(await readdir(dir)).toEqual(['f']);
   });
 
-  it('fails with ERR_STATE_IO when the directory does not exist', async () => {
-    await expect(atomicWriteFile(join(dir, 'nope', 'f'), bytes('x'))).rejects.toMatchObject({
-      code: 'ERR_STATE_IO',
+  it("fails with FsError 'io' (op, errno, cause) when the directory does not exist", async () => {
+    const target = join(dir, 'nope', 'f');
+    const err = await atomicWriteFile(target, bytes('x')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FsError);
+    expect(err).toMatchObject({
+      reason: 'io',
+      path: join(dir, 'nope'),
+      failure: { reason: 'io', op: 'list directory', errno: 'ENOENT' },
+      message: `cannot list directory ${join(dir, 'nope')} (ENOENT)`,
+    });
+    expect((err as FsError).cause).toMatchObject({ code: 'ENOENT' });
+    const noSweep = await atomicWriteFile(target, bytes('x'), { removeStale: false }).catch(
+      (e: unknown) => e,
+    );
+    expect(noSweep).toMatchObject({
+      failure: { op: 'write temporary file for', errno: 'ENOENT' },
+      message: `cannot write temporary file for ${target} (ENOENT)`,
     });
   });
 
@@ -115,5 +132,52 @@ describe('stale temporary files', () => {
     expect(isTempFileFor('.state.0123456789ABCDEF.tmp', 'state')).toBe(false);
     expect(isTempFileFor('.state.0123456789abcde.tmp', 'state')).toBe(false);
     expect(isTempFileFor('.other.0123456789abcdef.tmp', 'state')).toBe(false);
+  });
+});
+
+describe('tpm-sim/state/atomic-write.ts (the same writers with the state store error)', () => {
+  it('shares the test seam and the temporary-file names', () => {
+    expect(stateAtomic._atomicWriteInternals).toBe(_atomicWriteInternals);
+    expect(stateAtomic.isTempFileFor).toBe(isTempFileFor);
+  });
+
+  it('writes and creates exactly as lib/fs does', async () => {
+    const target = join(dir, 'state');
+    await stateAtomic.atomicWriteFile(target, bytes('one'), { mode: 0o640 });
+    expect(await readFile(target, 'utf8')).toBe('one');
+    expect((await stat(target)).mode & 0o777).toBe(0o640);
+    expect(await stateAtomic.atomicCreateFile(target, bytes('two'))).toBe(false);
+    await writeFile(join(dir, '.state.0123456789abcdef.tmp'), 'x');
+    expect(await stateAtomic.removeStaleTempFiles(target)).toEqual(['.state.0123456789abcdef.tmp']);
+  });
+
+  it('fails with ERR_STATE_IO, same message, the system error as cause', async () => {
+    const target = join(dir, 'nope', 'f');
+    for (const attempt of [
+      () => stateAtomic.atomicWriteFile(target, bytes('x'), { removeStale: false }),
+      () => stateAtomic.atomicCreateFile(target, bytes('x'), { removeStale: false }),
+    ]) {
+      const err = await attempt().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StateError);
+      expect(err).toMatchObject({
+        code: 'ERR_STATE_IO',
+        message: `cannot write temporary file for ${target} (ENOENT)`,
+      });
+      expect((err as StateError).cause).toMatchObject({ code: 'ENOENT' });
+    }
+    await expect(stateAtomic.removeStaleTempFiles(target)).rejects.toMatchObject({
+      code: 'ERR_STATE_IO',
+      message: `cannot list directory ${join(dir, 'nope')} (ENOENT)`,
+    });
+  });
+
+  it('lets a caller bug and the test seam through unchanged', async () => {
+    await expect(stateAtomic.atomicWriteFile('', bytes('x'))).rejects.toBeInstanceOf(TypeError);
+    _atomicWriteInternals.beforeRename = async () => {
+      throw new SimulatedCrash('crash');
+    };
+    await expect(stateAtomic.atomicWriteFile(join(dir, 'f'), bytes('x'))).rejects.toBeInstanceOf(
+      SimulatedCrash,
+    );
   });
 });
