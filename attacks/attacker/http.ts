@@ -15,9 +15,11 @@ export interface Answer {
   readonly status: number;
   readonly body: string;
   readonly correlationId: string;
-  /** The Entra error fields, when the body is one. */
+  /** The Entra error fields, when the body (or a redirect's query) is one. */
   readonly error?: string;
   readonly aadsts?: number;
+  /** A redirect's target (never followed here: the caller decides). */
+  readonly location?: string;
 }
 
 export interface Target {
@@ -59,7 +61,17 @@ export function httpsCall(
         });
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body, correlationId, ...entraError(body) });
+          const status = res.statusCode ?? 0;
+          const location = typeof res.headers.location === 'string' ? res.headers.location : '';
+          resolve({
+            status,
+            body,
+            correlationId,
+            ...(location ? { location } : {}),
+            ...(status >= 300 && status < 400 && location
+              ? redirectError(location)
+              : entraError(body)),
+          });
         });
         res.on('error', reject);
       },
@@ -80,6 +92,23 @@ function entraError(body: string): { error?: string; aadsts?: number } {
   } catch {
     return {};
   }
+}
+
+/**
+ * The error an authorization endpoint redirects with (RFC 6749 §4.1.2.1): `error`, and the AADSTS
+ * number Entra puts at the start of `error_description`.
+ */
+function redirectError(location: string): { error?: string; aadsts?: number } {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    return {};
+  }
+  const error = url.searchParams.get('error');
+  if (error === null) return {};
+  const m = /^AADSTS(\d+):/.exec(url.searchParams.get('error_description') ?? '');
+  return { error, ...(m ? { aadsts: Number(m[1]) } : {}) };
 }
 
 /** A form POST, as the token endpoint takes. */

@@ -6,7 +6,7 @@
  * Lab choices (documented in README "Sign-in logs"):
  * - client app type: PRT-signed requests come through the broker -> mobileAppsAndDesktopClients;
  *   password and plain refresh requests whose User-Agent looks like a browser -> browser, else
- *   mobileAppsAndDesktopClients.
+ *   mobileAppsAndDesktopClients; the code of a PRT cookie sign-in (/authorize) -> browser.
  * - client version: the `app_ver` claim of a PRT-signed request, else the `x-app-ver` header
  *   (the header MSAL sends with the calling app's version).
  * - edition: the tenant's setting (`prtlab policy edition`), 2023-preview until one is set.
@@ -162,11 +162,17 @@ export async function enforceConditionalAccess(
     /** Signed with the PRT session key, through the broker. */
     prtSigned: boolean;
     clientVersion?: string;
+    /**
+     * The client app type when the flow itself says what it is, whatever the User-Agent: the
+     * authorization code of a PRT cookie sign-in is `browser` (the cookie is the browser SSO
+     * credential, prt-protocol §6.3).
+     */
+    clientAppType?: RequestClientAppType;
   },
 ): Promise<CaEvaluation> {
   const { compiled, edition } = await ctx.conditionalAccess.get();
   const memberships = await ctx.cloud.directory.users.memberOf(args.user.id);
-  const clientAppType = clientAppTypeOf(ctx, args.prtSigned);
+  const clientAppType = args.clientAppType ?? clientAppTypeOf(ctx, args.prtSigned);
   const clientVersion = args.clientVersion ?? header(ctx, 'x-app-ver');
   const userAgent = header(ctx, 'user-agent');
   const evaluation = evaluate(compiled, {

@@ -3,6 +3,7 @@
 import { CloudRequestError } from '../errors.ts';
 import type { CloudRequest } from '../http/server.ts';
 import type { CloudServices } from '../services.ts';
+import type { UsedCodes } from '../tokens/auth-code.ts';
 import type { TokenKeys } from '../tokens/keys.ts';
 import type { ReplayCache } from '../tokens/replay-cache.ts';
 import type { ConditionalAccessCache, SignInDraft } from './conditional-access.ts';
@@ -21,6 +22,13 @@ export interface TokenContext {
   readonly conditionalAccess: ConditionalAccessCache;
   /** What the grant learns about the request, for the sign-in log (filled as it goes). */
   readonly signIn: SignInDraft;
+  /** Authorization codes (cloud/tokens/auth-code.ts): this process's sealing key, codes used. */
+  readonly authCodes: AuthCodes;
+}
+
+export interface AuthCodes {
+  readonly key: Buffer;
+  readonly used: UsedCodes;
 }
 
 /** PRT lifetime: 14 days, as Entra answers (refresh_token_expires_in 1209599, prt-protocol §9). */

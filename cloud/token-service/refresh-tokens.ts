@@ -11,6 +11,15 @@ export async function issueRefreshToken(
   claims: Omit<RefreshTokenClaims, 'jti' | 'iat' | 'exp'>,
   record: { parentId?: string } = {},
 ): Promise<string> {
+  return (await mintRefreshToken(ctx, claims, record)).token;
+}
+
+/** issueRefreshToken, also answering the token's id (its directory record, for revocation). */
+export async function mintRefreshToken(
+  ctx: TokenContext,
+  claims: Omit<RefreshTokenClaims, 'jti' | 'iat' | 'exp'>,
+  record: { parentId?: string } = {},
+): Promise<{ token: string; jti: string }> {
   const jti = randomUUID();
   const exp = ctx.now + REFRESH_TOKEN_LIFETIME_S;
   await ctx.cloud.directory.tokens.add({
@@ -23,5 +32,8 @@ export async function issueRefreshToken(
     ...(claims.did ? { deviceId: claims.did } : {}),
     ...(record.parentId ? { parentId: record.parentId } : {}),
   });
-  return sealRefreshToken(ctx.keys.refreshToken, { ...claims, jti, iat: ctx.now, exp });
+  return {
+    token: sealRefreshToken(ctx.keys.refreshToken, { ...claims, jti, iat: ctx.now, exp }),
+    jti,
+  };
 }

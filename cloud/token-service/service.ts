@@ -2,7 +2,9 @@
  * The token endpoint, `POST /{tenant}/oauth2/token` (v1) and `/{tenant}/oauth2/v2.0/token` (v2),
  * as a table of grants. `urn:ietf:params:oauth:grant-type:jwt-bearer` splits on the request JWT's
  * algorithm: RS256 is a PRT request signed by a device key, HS256 a request signed with a PRT's
- * session key.
+ * session key. Beside it, the authorization endpoint `GET /{tenant}/oauth2/authorize` and
+ * `/{tenant}/oauth2/v2.0/authorize` (authorize/index.ts: browser SSO with the PRT cookie), whose
+ * codes `authorization_code` redeems; the two share the keys and the used-codes set.
  */
 import { isProtocolError, parseCompact } from '../../protocol/index.ts';
 import { CloudError, CloudRequestError, echo } from '../errors.ts';
@@ -11,16 +13,19 @@ import type { CloudServices } from '../services.ts';
 import { buildSignIn } from '../signins/entry.ts';
 import { setSignInStore, signInStoreFor } from '../signins/registry.ts';
 import type { SignInStore } from '../signins/store.ts';
+import { newAuthCodeKey, UsedCodes } from '../tokens/auth-code.ts';
 import { deriveTokenKeys, type TokenKeys } from '../tokens/keys.ts';
 import { issueNonce, NONCE_LIFETIME_MS } from '../tokens/nonce.ts';
 import { ReplayCache } from '../tokens/replay-cache.ts';
+import { authorizeHandler } from './authorize/index.ts';
 import {
   ConditionalAccessCache,
   directoryPolicySource,
   type PolicySource,
   type SignInDraft,
 } from './conditional-access.ts';
-import { optional, required, type TokenContext } from './context.ts';
+import { type AuthCodes, optional, required, type TokenContext } from './context.ts';
+import { authorizationCodeGrant } from './grants/authorization-code.ts';
 import { passwordGrant } from './grants/password.ts';
 import { prtRequestGrant } from './grants/prt-request.ts';
 import { prtSignedGrant } from './grants/prt-signed.ts';
@@ -61,6 +66,8 @@ const GRANTS: Readonly<Record<string, Grant>> = {
   srv_challenge: async (ctx) => ({ json: { Nonce: issueNonce(ctx.keys.nonce, ctx.now * 1000) } }),
   password: async (ctx) => ({ json: await passwordGrant(ctx) }),
   refresh_token: async (ctx) => ({ json: await refreshTokenGrant(ctx) }),
+  // RFC 6749 §4.1.3: the code of a PRT cookie sign-in at /authorize.
+  authorization_code: async (ctx) => ({ json: await authorizationCodeGrant(ctx) }),
   [JWT_BEARER]: jwtBearer,
 };
 
@@ -142,6 +149,14 @@ export function tokenRoutes(
   options: TokenServiceOptions = {},
 ): RouteSpec<CloudServices>[] {
   let keys: Promise<TokenKeys> | undefined;
+  const loadKeys = (): Promise<TokenKeys> =>
+    (keys ??= loadOrCreateMasterKey(cloud.paths).then((master) => {
+      const k = deriveTokenKeys(master);
+      master.fill(0);
+      return k;
+    }));
+  // Codes live in this process only (cloud/tokens/auth-code.ts): a restart voids them.
+  const authCodes: AuthCodes = { key: newAuthCodeKey(), used: new UsedCodes() };
   let replay: ReplayCache | undefined;
   const appNames = new AppNames();
   const conditionalAccess = new ConditionalAccessCache(
@@ -152,12 +167,7 @@ export function tokenRoutes(
   const handler =
     (version: 1 | 2) =>
     async (req: CloudRequest): Promise<CloudResponse> => {
-      keys ??= loadOrCreateMasterKey(cloud.paths).then((master) => {
-        const k = deriveTokenKeys(master);
-        master.fill(0);
-        return k;
-      });
-      const k = await keys;
+      const k = await loadKeys();
       replay ??= new ReplayCache(k.replay, NONCE_LIFETIME_MS);
       const form = await req.form();
       const ctx: TokenContext = {
@@ -170,6 +180,7 @@ export function tokenRoutes(
         now: Math.floor(cloud.now().getTime() / 1000),
         conditionalAccess,
         signIn: { incomingTokenType: 'none' },
+        authCodes,
       };
       const grantType = required(form, 'grant_type');
       const grant = GRANTS[grantType];
@@ -191,8 +202,19 @@ export function tokenRoutes(
         throw err;
       }
     };
+  const authorizeDeps = { keys: loadKeys, authCodeKey: authCodes.key };
   return [
     { method: 'POST', path: '/{tenant}/oauth2/token', handler: handler(1) },
     { method: 'POST', path: '/{tenant}/oauth2/v2.0/token', handler: handler(2) },
+    {
+      method: 'GET',
+      path: '/{tenant}/oauth2/authorize',
+      handler: authorizeHandler(cloud, 1, authorizeDeps),
+    },
+    {
+      method: 'GET',
+      path: '/{tenant}/oauth2/v2.0/authorize',
+      handler: authorizeHandler(cloud, 2, authorizeDeps),
+    },
   ];
 }

@@ -8,10 +8,10 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
-export type SealedKind = 'prt' | 'refresh_token';
+export type SealedKind = 'prt' | 'refresh_token' | 'auth_code';
 
 /** Opaque prefixes, so a token's kind shows in logs without opening it (Entra's look like "0.A..."). */
-const PREFIX: Record<SealedKind, string> = { prt: '1.P', refresh_token: '1.R' };
+const PREFIX: Record<SealedKind, string> = { prt: '1.P', refresh_token: '1.R', auth_code: '1.C' };
 const IV = 12;
 const TAG = 16;
 /** Refuse anything longer before decoding (parsers of untrusted input are bounded). */

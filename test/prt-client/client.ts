@@ -9,6 +9,7 @@ import * as x509 from '@peculiar/x509';
 import {
   decryptResponse,
   deviceSignedJwt,
+  prtCookie,
   rsa1Blob,
   sessionSignedJwt,
   unwrapSessionKey,
@@ -23,6 +24,8 @@ const provider = webcrypto as unknown as NonNullable<
 export const WINDOWS_BROKER = '38aa3b87-a06d-4817-b275-7a316988d93b';
 export const BROKER_PLUGIN = '29d9ed98-a469-4536-ade2-f981bc1d605e';
 export const DRS_RESOURCE = 'urn:ms-drs:enterpriseregistration.windows.net';
+/** The cookie (or header) name of the browser SSO credential (§6.3). */
+export const PRT_COOKIE = 'x-ms-RefreshTokenCredential';
 /** The fixed CSR subject Windows uses (§1.4). */
 const CSR_SUBJECT = 'CN=7E980AD9-B86D-4306-9425-9AC066FB014A';
 
@@ -50,12 +53,16 @@ export class PrtTestClient {
     this.ca = opts.ca;
   }
 
-  async post(path: string, fields: Record<string, string>): Promise<HttpResponse> {
+  async post(
+    path: string,
+    fields: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResponse> {
     const f = form(fields);
     return httpsRequest(`${this.base}${path}`, {
       method: 'POST',
       ca: this.ca,
-      headers: f.headers,
+      headers: { ...headers, ...f.headers },
       body: f.body,
     });
   }
@@ -221,6 +228,40 @@ export class PrtTestClient {
       ...(args.appVer ? { app_ver: args.appVer } : {}),
       iat: String(now),
       exp: String(now + 300),
+    });
+  }
+
+  /**
+   * §6.3: the browser SSO cookie for `prt`, signed with its session key over `nonce` (a fresh
+   * srv_challenge nonce unless given; `null` leaves the nonce out).
+   */
+  async prtCookie(prt: Prt, nonce?: string | null, kdfVersion: 1 | 2 = 2): Promise<string> {
+    const n = nonce === null ? undefined : (nonce ?? (await this.nonce()));
+    return prtCookie(prt.sessionKey, prt.prt, n, kdfVersion);
+  }
+
+  /**
+   * GET /authorize (v1, or v2 with `v2`) with `query`, presenting `credential` as a cookie of
+   * that name (the default) or as a header; redirects are not followed.
+   */
+  async authorize(
+    query: Record<string, string>,
+    opts: {
+      credential?: string;
+      transport?: 'cookie' | 'header';
+      v2?: boolean;
+      headers?: Record<string, string>;
+    } = {},
+  ): Promise<HttpResponse> {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.credential !== undefined) {
+      if (opts.transport === 'header') headers[PRT_COOKIE] = opts.credential;
+      else headers.cookie = `${PRT_COOKIE}=${opts.credential}`;
+    }
+    const path = `/${this.tenant}/oauth2/${opts.v2 ? 'v2.0/' : ''}authorize`;
+    return httpsRequest(`${this.base}${path}?${new URLSearchParams(query).toString()}`, {
+      ca: this.ca,
+      headers,
     });
   }
 

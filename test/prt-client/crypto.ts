@@ -63,6 +63,30 @@ export function sessionSignedJwt(
   return { jwt: `${input}.${b64url(createHmac('sha256', key).update(input).digest())}`, ctx };
 }
 
+/**
+ * The browser SSO cookie x-ms-RefreshTokenCredential (§6.3): an HS256 JWT like §6.1's, over
+ * `{refresh_token: <PRT>, is_primary: "true", request_nonce}` plus Windows' optional fields;
+ * `request_nonce` is left out when `nonce` is undefined (the older time-based form, `iat` only).
+ */
+export function prtCookie(
+  sessionKey: Buffer,
+  prt: string,
+  nonce: string | undefined,
+  kdfVersion: 1 | 2 = 2,
+): string {
+  const payload = {
+    refresh_token: prt,
+    is_primary: 'true',
+    ...(nonce !== undefined
+      ? { request_nonce: nonce }
+      : { iat: String(Math.floor(Date.now() / 1000)) }),
+    x_client_platform: 'windows',
+    win_ver: '10.0.22631.4460',
+    windows_api_version: '2.0.1',
+  };
+  return sessionSignedJwt(sessionKey, payload, kdfVersion).jwt;
+}
+
 /** §4.4: the session key is the RSA-OAEP(SHA-1) encrypted key of the JWE; the payload is ignored. */
 export function unwrapSessionKey(jwe: string, transportKey: KeyObject): Buffer {
   const parts = jwe.split('.');

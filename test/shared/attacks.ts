@@ -34,9 +34,8 @@ export async function buildSourcePrograms(): Promise<SourcePrograms> {
       if (done.has(file)) continue;
       done.add(file);
       const source = await readFile(file, 'utf8');
-      for (const imported of ts.preProcessFile(source, true, true).importedFiles) {
-        if (imported.fileName.startsWith('.'))
-          pending.push(resolve(dirname(file), imported.fileName));
+      for (const specifier of relativeImports(file, source)) {
+        pending.push(resolve(dirname(file), specifier));
       }
       const js = ts.transpileModule(source, {
         fileName: file,
@@ -60,4 +59,27 @@ export async function buildSourcePrograms(): Promise<SourcePrograms> {
     await rm(out, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * The relative module specifiers of a source file: import and export declarations (including
+ * `export * as name from`, which ts.preProcessFile does not report) and dynamic `import('...')`.
+ */
+function relativeImports(fileName: string, source: string): string[] {
+  const sf = ts.createSourceFile(fileName, source, ts.ScriptTarget.ES2022, true);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    let spec: ts.Expression | undefined;
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) spec = node.moduleSpecifier;
+    else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments.length > 0
+    )
+      spec = node.arguments[0];
+    if (spec && ts.isStringLiteral(spec) && spec.text.startsWith('.')) found.push(spec.text);
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return found;
 }

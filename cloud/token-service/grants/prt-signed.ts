@@ -15,11 +15,12 @@ import {
   verifyWithSessionKey,
 } from '../../../protocol/index.ts';
 import { CloudRequestError } from '../../errors.ts';
-import { openPrt, type PrtClaims, type RefreshTokenClaims, sealPrt } from '../../tokens/claims.ts';
+import { type PrtClaims, type RefreshTokenClaims, sealPrt } from '../../tokens/claims.ts';
 import { issueAccessToken } from '../access-tokens.ts';
 import { enforceConditionalAccess } from '../conditional-access.ts';
 import { PRT_LIFETIME_S, REFRESH_TOKEN_LIFETIME_S, type TokenContext } from '../context.ts';
 import { unsignedIdToken } from '../id-token.ts';
+import { livePrt } from '../live-prt.ts';
 import { issueRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
 import { tokenResponse } from '../response.ts';
@@ -40,12 +41,8 @@ interface Session {
 }
 
 async function sessionOf(ctx: TokenContext, token: unknown): Promise<Session> {
-  const prt = openPrt(ctx.keys.prt, token);
+  const prt = await livePrt(ctx.cloud, ctx.keys.prt, token, ctx.now);
   if (prt) {
-    if (prt.tid !== ctx.cloud.tenant.id) throw new CloudRequestError(70000);
-    if (prt.exp <= ctx.now) throw new CloudRequestError(70008);
-    const record = await ctx.cloud.directory.tokens.get(prt.sid);
-    if (!record || record.revokedAt !== null) throw new CloudRequestError(50173);
     return {
       sid: prt.sid,
       sessionKey: Buffer.from(prt.sk, 'base64'),
