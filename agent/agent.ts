@@ -49,7 +49,7 @@ import { Mutex } from './mutex.ts';
 import { NONCE_REFUSALS, NonceCache } from './nonce-cache.ts';
 import { seal, unseal } from './seal.ts';
 import { tpmDeriver } from './session-key.ts';
-import { type AccountStatus, type DeviceStatus, dsregTime } from './status.ts';
+import { type AccountStatus, attestationStatus, type DeviceStatus, dsregTime } from './status.ts';
 import {
   type AccountRecord,
   type AccountsFile,
@@ -802,6 +802,7 @@ export class DeviceAgent implements BrokerAgent {
       TpmProtected: this.#keys.facts.tpmProtected ? 'YES' : 'NO',
       Tpm: this.#keys.facts.tpm,
       KeySignTest: keySignTest,
+      ...attestationStatus(r.attestation),
       DeviceAuthStatus: deviceAuth,
       TenantId: r.tenantId,
       TenantName: r.tenantDomain,

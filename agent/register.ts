@@ -20,10 +20,10 @@ import { DRS_JOIN_TYPE, encodeRsaBlob } from '../protocol/index.ts';
 import { acquireDirLock } from '../tpm-sim/state/dir-lock.ts';
 import { computerCertificate, deviceCsr, readIssuedCertificate } from './certificates.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { discoverTenantId, drsAccessToken, hybridJoinDevice, joinDevice } from './cloud-api.ts';
+import { discoverTenantId, drsAccessToken, fetchDrsNonce, hybridJoinDevice } from './cloud-api.ts';
 import { AgentCloudError, AgentDeviceError } from './errors.ts';
 import { checkPrivateDir, ensurePrivateDir, writeJsonFile, writePrivateFile } from './files.ts';
-import { normalizeCloudUrl } from './http.ts';
+import { type CloudEndpoint, jsonOf, normalizeCloudUrl, send } from './http.ts';
 import { createKeyProvider, keySourceFor, openKeyProvider } from './keys/open.ts';
 import type { KeyProvider } from './keys/provider.ts';
 import {
@@ -33,6 +33,7 @@ import {
   configOf,
   DEVICE_KINDS,
   DEVICES_DIR,
+  type DeviceAttestationRecord,
   type DeviceConfig,
   type DeviceKind,
   type DeviceRecord,
@@ -71,6 +72,12 @@ export interface AddDeviceOptions {
   readonly user?: { readonly upn: string; readonly password: string };
   /** Hybrid: the tenant (domain or id) the on-premises directory syncs to. */
   readonly tenant?: string;
+  /**
+   * Joined and registered devices on a TPM: send TPM attestation with the registration (default
+   * true; `--no-attest` sets false). Ignored for `--tpm none` (software keys cannot attest) and
+   * for hybrid joins (the lab's hybrid join body takes no attestation).
+   */
+  readonly attest?: boolean;
   readonly clock?: Clock;
 }
 
@@ -176,6 +183,84 @@ async function joinFacts(
 
 const ATTRIBUTES = { ReuseDevice: 'true', ReturnClientSid: 'true' };
 
+/** The DRS API version Windows and ROADtools send (§2). */
+const DRS_API_VERSION = '2.0';
+
+/** The lab member `LabAttestation` of a join answer (cloud/registration/index.ts), if well-formed. */
+function attestationOf(json: Record<string, unknown>): DeviceAttestationRecord | undefined {
+  const a = json.LabAttestation as Record<string, unknown> | undefined;
+  if (typeof a !== 'object' || a === null) return undefined;
+  if (a.Status !== 'verified' && a.Status !== 'absent') return undefined;
+  if (typeof a.HardwareBacked !== 'boolean' || typeof a.Reason !== 'string') return undefined;
+  return {
+    status: a.Status,
+    hardwareBacked: a.HardwareBacked,
+    reason: a.Reason.slice(0, 512) || '-',
+  };
+}
+
+async function postJoin(
+  cloud: CloudEndpoint,
+  bearer: string,
+  body: Record<string, unknown>,
+  osVersion: string,
+): Promise<{ der: Buffer; attestation: DeviceAttestationRecord | undefined }> {
+  const reply = await send(
+    cloud,
+    'POST',
+    `/EnrollmentServer/device/?api-version=${DRS_API_VERSION}`,
+    {
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        'content-type': 'application/json',
+        'user-agent': `Dsreg/10.0 (Windows ${osVersion})`,
+      },
+      body: JSON.stringify(body),
+    },
+  );
+  const json = jsonOf(reply, 'the device registration');
+  const cert = json.Certificate as { RawBody?: unknown } | undefined;
+  if (typeof cert?.RawBody !== 'string') {
+    throw new AgentDeviceError("the cloud's answer to the device registration has no certificate");
+  }
+  return { der: Buffer.from(cert.RawBody, 'base64'), attestation: attestationOf(json) };
+}
+
+/**
+ * POST /EnrollmentServer/device/ (§2), with TPM attestation when `attest` and the keys are in a
+ * TPM: a DRS nonce (the tenant's nonce service), then TPM2_Certify of dk and tk over it
+ * (keys/attestation.ts). If the cloud does not trust this TPM's manufacturer (AADSTS9990215:
+ * a cloud on another data directory than the TPM's), the device registers once more without
+ * attestation, as a device without a usable TPM attestation would, and status says ABSENT with
+ * the cloud's reason; if that is refused too (the tenant requires attestation, 9990220), the
+ * first refusal is the one reported.
+ */
+async function joinWithAttestation(
+  provider: KeyProvider,
+  cloud: CloudEndpoint,
+  bearer: string,
+  body: Record<string, unknown>,
+  domain: string,
+  osVersion: string,
+  attest: boolean,
+): Promise<{ der: Buffer; attestation: DeviceAttestationRecord | undefined }> {
+  if (!attest || !provider.attest) return postJoin(cloud, bearer, body, osVersion);
+  const nonce = await fetchDrsNonce(cloud, domain);
+  const fields = await provider.attest(nonce);
+  if (!fields) return postJoin(cloud, bearer, body, osVersion);
+  try {
+    return await postJoin(cloud, bearer, { ...body, ...fields }, osVersion);
+  } catch (err) {
+    if (!(err instanceof AgentCloudError) || err.refusal.aadsts !== 9990215) throw err;
+    try {
+      return await postJoin(cloud, bearer, body, osVersion);
+    } catch (retryErr) {
+      if (retryErr instanceof AgentCloudError && retryErr.refusal.aadsts === 9990220) throw err;
+      throw retryErr;
+    }
+  }
+}
+
 /** `<sid>.<yyyy-MM-dd HH:mm:ss>Z`, the ClientIdentity text (§2 "Hybrid join"). */
 function clientIdentitySid(sid: string, atMs: number): string {
   return `${sid}.${new Date(atMs).toISOString().slice(0, 19).replace('T', ' ')}Z`;
@@ -235,6 +320,12 @@ async function tryHybridJoin(
     state: 'registered',
     certificate: der.toString('base64'),
     registeredAt: new Date(clock.now()).toISOString(),
+    // The lab's hybrid join sends no attestation (the cloud records the same, cloud/registration).
+    attestation: {
+      status: 'absent',
+      hardwareBacked: false,
+      reason: 'hybrid join: the lab hybrid join carries no TPM attestation',
+    },
   };
 }
 
@@ -359,7 +450,15 @@ export async function addDevice(options: AddDeviceOptions): Promise<AddDeviceRes
         attributes: ATTRIBUTES,
         ...(base.systemLabels.length ? { LabSystemLabels: base.systemLabels } : {}),
       };
-      const der = await joinDevice(cloud, bearer, body, o.osVersion);
+      const { der, attestation } = await joinWithAttestation(
+        provider,
+        cloud,
+        bearer,
+        body,
+        domain,
+        o.osVersion,
+        options.attest ?? true,
+      );
       const issued = readIssuedCertificate(der, provider.devicePublicKey);
       record = {
         ...base,
@@ -369,6 +468,7 @@ export async function addDevice(options: AddDeviceOptions): Promise<AddDeviceRes
         state: 'registered',
         certificate: der.toString('base64'),
         registeredAt: new Date(clock.now()).toISOString(),
+        ...(attestation ? { attestation } : {}),
       };
     }
     await writeDeviceRecord(staging, record);

@@ -6,6 +6,8 @@
  * account with a PRT on the device.
  */
 
+import type { DeviceAttestationRecord } from './store.ts';
+
 /** One account's SSO state. */
 export interface AccountStatus {
   readonly Upn: string;
@@ -36,6 +38,14 @@ export interface DeviceStatus {
   readonly TpmProtected: 'YES' | 'NO';
   readonly Tpm: string;
   readonly KeySignTest: 'PASSED' | 'FAILED';
+  /**
+   * Lab fields: how the cloud judged the registration's TPM attestation (the join answer's
+   * `LabAttestation`, cloud/registration). VERIFIED or ABSENT; UNKNOWN for a device registered
+   * before attestation existed or still awaiting its hybrid join.
+   */
+  readonly AttestationStatus: 'VERIFIED' | 'ABSENT' | 'UNKNOWN';
+  readonly HardwareBacked: 'YES' | 'NO' | 'UNKNOWN';
+  readonly AttestationReason: string;
   readonly DeviceAuthStatus: string;
   readonly TenantId: string;
   readonly TenantName: string;
@@ -46,6 +56,20 @@ export interface DeviceStatus {
   readonly AzureAdPrtExpiryTime: string;
   readonly AzureAdPrtAuthority: string;
   readonly Accounts: readonly AccountStatus[];
+}
+
+/** The attestation fields of DeviceStatus, from the device record's `attestation`. */
+export function attestationStatus(
+  attestation: DeviceAttestationRecord | undefined,
+): Pick<DeviceStatus, 'AttestationStatus' | 'HardwareBacked' | 'AttestationReason'> {
+  if (!attestation) {
+    return { AttestationStatus: 'UNKNOWN', HardwareBacked: 'UNKNOWN', AttestationReason: '-' };
+  }
+  return {
+    AttestationStatus: attestation.status === 'verified' ? 'VERIFIED' : 'ABSENT',
+    HardwareBacked: attestation.hardwareBacked ? 'YES' : 'NO',
+    AttestationReason: attestation.reason,
+  };
 }
 
 /** dsregcmd's time format: `2024-05-08 09:12:33.000 UTC`. */
@@ -88,6 +112,9 @@ export function formatStatus(s: DeviceStatus): string {
       ['TpmProtected', s.TpmProtected],
       ['Tpm', s.Tpm],
       ['KeySignTest', s.KeySignTest],
+      ['AttestationStatus', s.AttestationStatus],
+      ['HardwareBacked', s.HardwareBacked],
+      ['AttestationReason', s.AttestationReason],
       ['DeviceAuthStatus', s.DeviceAuthStatus],
       ['DeviceType', s.DeviceType],
       ['OsVersion', s.OsVersion],

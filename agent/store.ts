@@ -106,6 +106,18 @@ export interface DeviceRecord {
   readonly keys: TpmKeyRecord | SoftwareKeyRecord;
   readonly createdAt: string;
   readonly registeredAt: string | null;
+  /**
+   * How DRS judged the registration's TPM attestation, from its answer's lab member
+   * `LabAttestation` (cloud/registration/index.ts). Absent in records written before attestation
+   * existed, or when the cloud did not say: status shows UNKNOWN then.
+   */
+  readonly attestation?: DeviceAttestationRecord;
+}
+
+export interface DeviceAttestationRecord {
+  readonly status: 'verified' | 'absent';
+  readonly hardwareBacked: boolean;
+  readonly reason: string;
 }
 
 /** One user with (or once with) a PRT on this device. */
@@ -218,6 +230,12 @@ export async function readDeviceRecord(dir: string, name: string): Promise<Devic
   }
   if (!Array.isArray(o.systemLabels) || !o.systemLabels.every((l) => typeof l === 'string')) {
     throw corrupt(file, 'systemLabels');
+  }
+  if (o.attestation !== undefined) {
+    const a = obj(o.attestation, file, 'attestation');
+    oneOf(a, 'status', ['verified', 'absent'] as const, file);
+    str(a, 'reason', file);
+    if (typeof a.hardwareBacked !== 'boolean') throw corrupt(file, 'attestation.hardwareBacked');
   }
   if (o.name !== name) throw corrupt(file, `it names device '${String(o.name)}'`);
   return raw as DeviceRecord;

@@ -5,6 +5,7 @@ import type { Device, DevicePatch } from '../cloud/directory/types.ts';
 import { DirectoryError, echo } from '../cloud/errors.ts';
 import { certificateThumbprint, loadOrCreateAuthorities } from '../cloud/pki/authority.ts';
 import { parseOnPremDeviceCertificate } from '../cloud/pki/device-cert.ts';
+import { addTrustedManufacturer } from '../cloud/registration/index.ts';
 import { coreRoutes } from '../cloud/routes.ts';
 import { DEFAULT_CLOUD_HOST, DEFAULT_CLOUD_PORT, startCloud } from '../cloud/server.ts';
 import { tokenRoutes } from '../cloud/token-service/service.ts';
@@ -17,7 +18,14 @@ import {
   withDirectory,
 } from './cloud-data.ts';
 import { type Io, usageError, waitForStop } from './io.ts';
-import { CLOUD_CA_HELP, CLOUD_DEVICE_HELP, CLOUD_HELP, CLOUD_SERVE_HELP } from './usage.ts';
+import {
+  CLOUD_CA_HELP,
+  CLOUD_DEVICE_HELP,
+  CLOUD_HELP,
+  CLOUD_SERVE_HELP,
+  CLOUD_SETTING_HELP,
+  CLOUD_TRUST_TPM_CA_HELP,
+} from './usage.ts';
 
 export async function cloudCommand(argv: string[], io: Io): Promise<number> {
   const split = subcommand(argv, CLOUD_HELP, io);
@@ -26,6 +34,8 @@ export async function cloudCommand(argv: string[], io: Io): Promise<number> {
   if (sub === 'serve') return cloudServe(rest, io);
   if (sub === 'ca') return cloudCa(rest, io);
   if (sub === 'device') return cloudDevice(rest, io);
+  if (sub === 'trust-tpm-ca') return cloudTrustTpmCa(rest, io);
+  if (sub === 'setting') return cloudSetting(rest, io);
   throw usageError(`unknown subcommand 'cloud ${sub}' (see prtlab cloud --help)`);
 }
 
@@ -78,6 +88,41 @@ async function cloudCa(argv: string[], io: Io): Promise<number> {
   if (created) io.err(`prtlab cloud: created the lab CA and device CA in ${paths.caDir}`);
   // Only the path on stdout, so `--cacert "$(prtlab cloud ca)"` works.
   io.out(`${paths.labCaCert}\n`);
+  return 0;
+}
+
+/** `prtlab cloud trust-tpm-ca FILE`: trust a TPM manufacturer CA for attested registration. */
+async function cloudTrustTpmCa(argv: string[], io: Io): Promise<number> {
+  const args = parseDataArgs(argv, {}, CLOUD_TRUST_TPM_CA_HELP, io);
+  if (typeof args === 'number') return args;
+  const { values, positionals } = args;
+  const [file] = expectPositionals(positionals, ['FILE'], 'cloud trust-tpm-ca');
+  const paths = await ensureCloudDirs(resolveDataDir(values.data));
+  io.out(`${await addTrustedManufacturer(paths.root, file!)}\n`);
+  return 0;
+}
+
+/**
+ * `prtlab cloud setting require-attestation [on|off]`: prints or sets the tenant setting
+ * requireHardwareBackedRegistration (off by default; cloud/registration refuses unattested
+ * registrations with AADSTS9990220 when on). Applies from the next registration.
+ */
+async function cloudSetting(argv: string[], io: Io): Promise<number> {
+  const args = parseDataArgs(argv, {}, CLOUD_SETTING_HELP, io);
+  if (typeof args === 'number') return args;
+  const { values, positionals } = args;
+  const [name, value] = positionals;
+  if (name !== 'require-attestation' || positionals.length > 2) {
+    throw usageError('cloud setting: expected require-attestation [on|off]');
+  }
+  if (value !== undefined && value !== 'on' && value !== 'off') {
+    throw usageError(`cloud setting require-attestation: expected on or off, not '${echo(value)}'`);
+  }
+  const now = await withDirectory(values.data, async (d) => {
+    if (value !== undefined) await d.policies.setRequireHardwareBackedRegistration(value === 'on');
+    return d.policies.requireHardwareBackedRegistration();
+  });
+  io.out(`require-attestation ${now ? 'on' : 'off'}\n`);
   return 0;
 }
 
@@ -265,6 +310,9 @@ function deviceJson(d: Device): Record<string, unknown> {
     isCompliant: d.isCompliant,
     enrollmentProfileName: d.enrollmentProfileName,
     profileType: d.profileType,
+    // Lab fields (cloud/registration/attestation.ts): the registration's TPM attestation.
+    hardwareBacked: d.hardwareBacked,
+    attestation: d.attestation,
     createdAt: d.createdAt,
     updatedAt: d.updatedAt,
   };

@@ -77,6 +77,9 @@ Options:
   --password PW        that user's password (visible to other local users in ps)
   --password-stdin     read the password from standard input instead
   --tenant DOMAIN|ID   hybrid only: the tenant the on-premises directory syncs to
+  --no-attest          register without TPM attestation (by default a device on a TPM sends
+                       an AK-signed TPM2_Certify of its device and transport keys over a DRS
+                       nonce, with its EK certificate; status shows AttestationStatus)
   --cloud URL          the cloud (default ${DEFAULT_CLOUD_URL})
   --cloud-ca FILE      the lab CA the cloud's certificate chains to (default: the CA of the
                        cloud in the same data directory, DATA/cloud/ca/lab-ca.pem)
@@ -107,7 +110,8 @@ ${DATA_OPTION}
 export const DEVICE_STATUS_HELP = `Usage: prtlab device status NAME [options]
 
 Prints the device's state in the spirit of dsregcmd /status: join state, device id, key
-provider, TpmProtected, KeySignTest (a test signature with the device key), DeviceAuthStatus,
+provider, TpmProtected, KeySignTest (a test signature with the device key), AttestationStatus
+and HardwareBacked (how the cloud judged the registration's TPM attestation), DeviceAuthStatus,
 tenant, and per account AzureAdPrt with its update and expiry times (PRTs are renewed every 4
 hours of lab time and expire 14 days after the cloud's answer), and the TPM in use.
 
@@ -222,6 +226,7 @@ async function deviceAdd(argv: string[], io: Io): Promise<number> {
       password: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       tenant: { type: 'string' },
+      'no-attest': { type: 'boolean', default: false },
     },
     HELP.add!,
     io,
@@ -265,6 +270,7 @@ async function deviceAdd(argv: string[], io: Io): Promise<number> {
     cloudCaPem: await cloudCa(values['cloud-ca'], dataDir),
     ...(password !== undefined ? { user: { upn: values.user!, password } } : {}),
     ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+    ...(values['no-attest'] ? { attest: false } : {}),
   });
   const c = result.config;
   if (result.state === 'awaiting-sync') {

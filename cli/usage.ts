@@ -65,6 +65,31 @@ Subcommands:
   serve         run the simulated Entra ID over HTTPS
   ca            print the lab CA certificate's path (creating the CA if needed)
   device        list, disable, enable, set, delete or pre-create device objects
+  trust-tpm-ca  trust a TPM manufacturer CA for attested device registration
+  setting       print or set a tenant setting (require-attestation on|off)
+`;
+
+export const CLOUD_TRUST_TPM_CA_HELP = `Usage: prtlab cloud trust-tpm-ca FILE [options]
+
+Adds FILE (one PEM CA certificate) to DIR/cloud/trusted-tpm-manufacturers/, the TPM
+manufacturer CAs device registration accepts EK certificates from (AikCertificate). The lab's own
+manufacturer CA (DIR/tpm-manufacturer/ca.pem) is trusted without this when the TPMs share the
+cloud's data directory. Applies from the next registration. Prints the file written.
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
+`;
+
+export const CLOUD_SETTING_HELP = `Usage: prtlab cloud setting require-attestation [on|off] [options]
+
+Prints or sets the tenant setting requireHardwareBackedRegistration (off by default, as in
+Entra). On: a device registration without TPM attestation is refused with AADSTS9990220.
+Applies from the next registration, also while the cloud runs.
+
+Options:
+${DATA_OPTION}
+  -h, --help           show this help
 `;
 
 export const CLOUD_SERVE_HELP = `Usage: prtlab cloud serve [options]

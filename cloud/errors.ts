@@ -328,6 +328,62 @@ export const AADSTS_CODES = [
     meaning: 'The hybrid join ClientIdentity was already used.',
     source: 'lab',
   },
+  // TPM attestation of a join (AikCertificate, AttestationData; cloud/registration/attestation.ts).
+  {
+    code: 9990214,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'The TPM attestation (AikCertificate, AttestationData) is malformed, truncated or incomplete.',
+    source: 'lab',
+  },
+  {
+    code: 9990215,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'The attestation key certificate chain does not lead to a trusted TPM manufacturer CA.',
+    source: 'lab',
+  },
+  {
+    code: 9990216,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'The attestation nonce is not a registration service nonce, has expired or was already used.',
+    source: 'lab',
+  },
+  {
+    code: 9990217,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'A certified key name does not match the certificate request key or the transport key.',
+    source: 'lab',
+  },
+  {
+    code: 9990218,
+    error: 'invalid_request',
+    status: 400,
+    meaning:
+      'A certified key or the attestation key lacks a required attribute (fixedTPM, fixedParent, sensitiveDataOrigin; restricted signing for the attestation key).',
+    source: 'lab',
+  },
+  {
+    code: 9990219,
+    error: 'invalid_request',
+    status: 400,
+    meaning: 'An attestation signature does not verify with the attestation key.',
+    source: 'lab',
+  },
+  {
+    code: 9990220,
+    error: 'access_denied',
+    status: 403,
+    meaning:
+      'The tenant requires hardware-backed (TPM-attested) device registration; this registration carries no attestation.',
+    source: 'lab',
+  },
   {
     code: 9990211,
     error: 'invalid_client',

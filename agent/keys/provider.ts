@@ -43,5 +43,13 @@ export interface KeyProvider {
   sessionHmac(key: WrappedSessionKey, data: Buffer): Promise<Buffer>;
   /** HMAC-SHA256 under the device's sealing key (per-blob keys for seal/unseal). */
   sealingHmac(data: Buffer): Promise<Buffer>;
+  /**
+   * TPM attestation of the device and transport keys over a DRS nonce (the join body's
+   * AikCertificate and AttestationData, keys/attestation.ts); absent for software keys, and
+   * resolving to undefined for a TPM without an EK certificate.
+   */
+  readonly attest?: (
+    nonce: string,
+  ) => Promise<{ AikCertificate: string; AttestationData: string } | undefined>;
   close(): Promise<void>;
 }

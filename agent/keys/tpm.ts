@@ -39,7 +39,7 @@
  * second failure is reported as it is.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   DeviceTransport,
   InProcessTransport,
@@ -67,6 +67,13 @@ import { rsaPublicKey } from '../certificates.ts';
 import { AgentDeviceError } from '../errors.ts';
 import { Mutex } from '../mutex.ts';
 import type { TpmSpec } from '../tpm-spec.ts';
+import {
+  type AttestationFields,
+  attestationFields,
+  certifyKey,
+  createAttestationKey,
+  ekCertificateOf,
+} from './attestation.ts';
 import { wrapHmacKeyForImport } from './duplicate.ts';
 import type { KeyProvider, KeyProviderFacts, WrappedSessionKey } from './provider.ts';
 
@@ -115,7 +122,10 @@ async function connect(
   switch (spec.kind) {
     case 'builtin': {
       const dir = join(deviceDir, BUILTIN_TPM_DIR);
-      const opened = await openTpm({ dir, keySource });
+      // With the lab's data directory the simulator gets EK certificates from the lab's TPM
+      // manufacturer CA (<data>/tpm-manufacturer/), as a real TPM has them from its factory; a
+      // cloud on the same data directory trusts that CA (cloud/registration/trusted-manufacturers.ts).
+      const opened = await openTpm({ dir, keySource, dataDir: labDataDirOf(deviceDir) });
       try {
         await opened.device.powerOn();
       } catch (err) {
@@ -161,6 +171,14 @@ async function connect(
     default:
       throw new TypeError(`no TPM for spec kind ${spec.kind}`);
   }
+}
+
+/**
+ * The lab's data directory of a device directory: `<data>/devices/<name>` (or the staging
+ * directory `<data>/devices/.add-<name>-*` while `device add` runs; agent/store.ts DEVICES_DIR).
+ */
+export function labDataDirOf(deviceDir: string): string {
+  return dirname(dirname(resolve(deviceDir)));
 }
 
 async function startup(client: TpmClient): Promise<void> {
@@ -502,6 +520,46 @@ export class TpmKeyProvider implements KeyProvider {
     return this.#withKey(this.#record.sealingKey, 'sealing key', (k) =>
       this.#tpm.client.hmac(k, data),
     );
+  }
+
+  /**
+   * TPM attestation for registration (keys/attestation.ts): the AK, a primary in the endorsement
+   * hierarchy, certifies the device key and then the transport key over `nonce`. The AK needs an
+   * object slot of its own, so the resident children are saved and flushed first and each key is
+   * flushed again after its TPM2_Certify (SRK + AK + one key: 3 slots, swtpm's minimum).
+   * Undefined when the TPM has no EK certificate.
+   */
+  attest(nonce: string): Promise<AttestationFields | undefined> {
+    return this.#lock.run(async () => {
+      if (this.#closed) throw new AgentDeviceError('the device agent is closed');
+      const client = this.#tpm.client;
+      const ekCertificate = await ekCertificateOf(client);
+      // No EK certificate (a bare swtpm or simulator): nothing to chain the AK to.
+      if (!ekCertificate) return undefined;
+      while (this.#resident.size > 0) await this.#evictOldest();
+      await this.#srkKey();
+      const ak = await createAttestationKey(client);
+      try {
+        const one = async (blob: TpmBlob, what: string) => {
+          const key = await this.#use(blob, what);
+          try {
+            return await certifyKey(client, key, ak, nonce);
+          } finally {
+            await this.#evictOldest();
+          }
+        };
+        const deviceKey = await one(this.#record.deviceKey, 'device key');
+        const transportKey = await one(this.#record.transportKey, 'transport key');
+        return attestationFields({
+          akPublic: ak.publicArea!,
+          ekCertificate,
+          deviceKey,
+          transportKey,
+        });
+      } finally {
+        await client.flushContext(ak).catch(() => {});
+      }
+    });
   }
 
   close(): Promise<void> {

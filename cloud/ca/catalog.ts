@@ -14,7 +14,7 @@ export type Edition = (typeof EDITIONS)[number];
 export const DEFAULT_EDITION: Edition = '2023-preview';
 
 /** The unbound reasons the sign-in log reports (§3.3). */
-export type UnboundStatusCode = 1002 | 1003 | 1005 | 1006 | 1008;
+export type UnboundStatusCode = 1002 | 1003 | 1004 | 1005 | 1006 | 1008;
 
 /** A device kind that cannot hold a bound session; all produce 1003 (§3.3, §3.5). */
 export interface UnsupportedDevice {
@@ -64,6 +64,11 @@ export interface EditionCatalog {
   readonly resources: readonly string[];
   /** Members of the `Office365` application group. */
   readonly office365Members: readonly string[];
+  /**
+   * Whether a device whose registration is not hardware-backed (no verified TPM attestation,
+   * cloud/registration/attestation.ts) is unbound with 1004 "registration not hardware-backed".
+   */
+  readonly requireHardwareBackedDevice: { readonly required: boolean; readonly source: string };
 }
 
 export const RESOURCE_IDS = Object.freeze({
@@ -204,6 +209,13 @@ const EDITION_2023: EditionCatalog = Object.freeze<EditionCatalog>({
   b2b: { supported: false, unsupportedStatusCode: 1005 },
   resources: [RESOURCE_IDS.exchangeOnline, RESOURCE_IDS.sharePointOnline], // seed doc, [AZ-TP-2306]
   office365Members: OFFICE365_MEMBERS,
+  // The 2023 documents list 1002, 1003, 1005, 1006 and 1008 only; no requirement on how the
+  // device's keys are held, so a registration without attestation is not unbound for it (and
+  // devices registered before attestation was recorded keep working). [AZ-TP-2306], seed doc
+  requireHardwareBackedDevice: {
+    required: false,
+    source: 'seed doc, [AZ-TP-2306] (no such code)',
+  },
 });
 
 const EDITION_2025: EditionCatalog = Object.freeze<EditionCatalog>({
@@ -320,6 +332,10 @@ const EDITION_2025: EditionCatalog = Object.freeze<EditionCatalog>({
     RESOURCE_IDS.windowsCloudLogin, // [EN-TP-2505] (Windows App)
   ],
   office365Members: OFFICE365_MEMBERS,
+  // 1004 "registration not hardware-backed" is documented for Apple devices ([EN-APPLE], 2026;
+  // self-remediable by re-registering); the lab applies it to every device in this edition
+  // (inferred): a registration without verified TPM attestation is unbound.
+  requireHardwareBackedDevice: { required: true, source: '[EN-APPLE] (inferred for Windows)' },
 });
 
 export const CATALOG: Readonly<Record<Edition, EditionCatalog>> = Object.freeze({

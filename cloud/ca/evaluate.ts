@@ -54,6 +54,12 @@ export interface CaRequestDevice {
   readonly enrollmentProfileName?: string;
   readonly profileType?: string;
   readonly isCompliant?: boolean;
+  /**
+   * Whether the device's registration had verified TPM attestation. The token service always
+   * says (a directory device without attestation is false); undefined means the caller did not
+   * tell, and the 1004 rule is not applied.
+   */
+  readonly hardwareBacked?: boolean;
 }
 
 export interface CaRequest {
@@ -348,6 +354,8 @@ export function tokenProtectionStatus(req: CaRequest, cat: EditionCatalog): Toke
     }
     return unbound(1003); // [EN-TP-2505]
   }
+  // Registration not hardware-backed, where the edition asks for it (catalog.ts). [EN-APPLE]
+  if (cat.requireHardwareBackedDevice.required && d.hardwareBacked === false) return unbound(1004);
   // OS: the first family whose name prefixes the device's operatingSystem; none -> unsupported.
   const os = cat.osMinimums.find((m) => startsWithAny(d.operatingSystem, [m.family]));
   if (!os) return unbound(1006);

@@ -132,6 +132,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE devices ADD COLUMN profile_type TEXT;
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- TPM attestation of the registration (cloud/registration/attestation.ts): 'verified' when
+      -- DRS checked an AK chain to a trusted TPM manufacturer CA and TPM2_Certify of the device and
+      -- transport keys; 'absent' otherwise, with the reason. Devices from before this version
+      -- registered without attestation being recorded: 'absent'.
+      ALTER TABLE devices ADD COLUMN attestation_status TEXT NOT NULL DEFAULT 'absent'
+        CHECK (attestation_status IN ('verified', 'absent'));
+      ALTER TABLE devices ADD COLUMN attestation_reason TEXT NOT NULL
+        DEFAULT 'registered before the directory recorded attestation';
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -24,7 +24,9 @@ import type {
   Application,
   ApplicationKind,
   ApplicationStore,
+  AttestationStatus,
   Device,
+  DeviceAttestation,
   DevicePatch,
   DeviceStore,
   Directory,
@@ -105,6 +107,8 @@ interface DeviceRow {
   is_compliant: number | null;
   enrollment_profile_name: string | null;
   profile_type: string | null;
+  attestation_status: AttestationStatus;
+  attestation_reason: string;
   created_at: string;
   updated_at: string;
 }
@@ -332,9 +336,32 @@ function toDevice(row: DeviceRow): Device {
     isCompliant: row.is_compliant === null ? null : row.is_compliant === 1,
     enrollmentProfileName: row.enrollment_profile_name,
     profileType: row.profile_type,
+    attestation: Object.freeze({
+      status: row.attestation_status,
+      reason: row.attestation_reason,
+    }),
+    hardwareBacked: row.attestation_status === 'verified',
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   });
+}
+
+/** What a device without attestation records (NewDevice.attestation's default). */
+const NO_ATTESTATION: DeviceAttestation = Object.freeze({
+  status: 'absent',
+  reason: 'no TPM attestation was presented',
+});
+const PRECREATED_ATTESTATION: DeviceAttestation = Object.freeze({
+  status: 'absent',
+  reason: 'pre-created (synced) device, not joined yet',
+});
+
+function checkAttestation(a: DeviceAttestation): DeviceAttestation {
+  if (typeof a !== 'object' || a === null) throw new TypeError('attestation must be an object');
+  if (a.status !== 'verified' && a.status !== 'absent') {
+    throw new TypeError('attestation.status must be verified or absent');
+  }
+  return { status: a.status, reason: checkText('attestation.reason', a.reason, 512) };
 }
 
 function toApplication(row: AppRow): Application {
@@ -828,6 +855,7 @@ class SqliteDirectory implements Directory {
       enabled: boolean;
       registeringUserId: string | null;
       labels: string;
+      attestation: DeviceAttestation;
     }): Device => {
       const now = self.#now();
       try {
@@ -836,8 +864,8 @@ class SqliteDirectory implements Directory {
           .prepare(
             `INSERT INTO devices (id, object_id, display_name, join_type, trust_type, state, os, os_version,
                device_type, transport_key, cert_thumbprint, onprem_certificate, enabled, registering_user_id,
-               system_labels, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+               system_labels, attestation_status, attestation_reason, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
           .run(
             values.id,
@@ -855,6 +883,8 @@ class SqliteDirectory implements Directory {
             values.enabled ? 1 : 0,
             values.registeringUserId,
             values.labels,
+            values.attestation.status,
+            values.attestation.reason,
             now,
             now,
           );
@@ -898,6 +928,7 @@ class SqliteDirectory implements Directory {
           enabled: input.enabled ?? true,
           registeringUserId: registeringUser(input.registeringUserId),
           labels: checkLabels(input.systemLabels),
+          attestation: checkAttestation(input.attestation ?? NO_ATTESTATION),
         });
       },
 
@@ -924,6 +955,7 @@ class SqliteDirectory implements Directory {
           enabled: true,
           registeringUserId: null,
           labels: '[]',
+          attestation: PRECREATED_ATTESTATION,
         });
       },
 
@@ -1019,6 +1051,11 @@ class SqliteDirectory implements Directory {
         if (patch.enabled !== undefined) {
           if (typeof patch.enabled !== 'boolean') throw new TypeError('enabled must be a boolean');
           set('enabled', patch.enabled ? 1 : 0);
+        }
+        if (patch.attestation !== undefined) {
+          const a = checkAttestation(patch.attestation);
+          set('attestation_status', a.status);
+          set('attestation_reason', a.reason);
         }
         set('updated_at', self.#now());
         try {

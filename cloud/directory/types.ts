@@ -70,6 +70,21 @@ export interface UserMemberships {
 /** Graph's `trustType`: Entra joined, Entra registered (workplace), hybrid (on-prem AD). */
 export type TrustType = 'AzureAd' | 'Workplace' | 'ServerAd';
 
+/**
+ * How DRS judged the TPM attestation of a device's registration (cloud/registration/attestation.ts).
+ * 'verified': the AK chained to a trusted TPM manufacturer CA and TPM2_Certify proved the device
+ * and transport keys fixedTPM; 'absent': none was presented (software keys, `--no-attest`, a hybrid
+ * join, or a device registered before attestation was recorded). A presented attestation that fails
+ * a check refuses the registration, so there is no stored 'refused' state.
+ */
+export type AttestationStatus = 'verified' | 'absent';
+
+export interface DeviceAttestation {
+  readonly status: AttestationStatus;
+  /** Why, in a sentence (shown by `prtlab cloud device list` and /beta/devices). */
+  readonly reason: string;
+}
+
 /** 'precreated': a hybrid device synced from on-prem, waiting for its join (§1.5). */
 export type DeviceState = 'precreated' | 'registered';
 
@@ -103,6 +118,10 @@ export interface Device {
   readonly enrollmentProfileName: string | null;
   /** Graph `profileType` (e.g. "RegisteredDevice", "SecureVM", "Printer", "Shared"), or null. */
   readonly profileType: string | null;
+  /** The registration's TPM attestation result. */
+  readonly attestation: DeviceAttestation;
+  /** True when the attestation was verified: the device's keys are provably in a TPM. */
+  readonly hardwareBacked: boolean;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -119,6 +138,8 @@ export interface NewDevice {
   registeringUserId?: string | null;
   systemLabels?: readonly string[];
   enabled?: boolean;
+  /** Default: absent, "no TPM attestation was presented". */
+  attestation?: DeviceAttestation;
 }
 
 export interface PrecreatedDevice {
@@ -145,6 +166,7 @@ export interface DevicePatch {
   isCompliant?: boolean | null;
   enrollmentProfileName?: string | null;
   profileType?: string | null;
+  attestation?: DeviceAttestation;
 }
 
 export type ApplicationKind = 'resource' | 'client';
@@ -298,6 +320,12 @@ export interface PolicyStore {
   edition(): Promise<string>;
   /** Sets the edition; an unknown name is refused with CaError ERR_CA_POLICY. */
   setEdition(edition: string): Promise<void>;
+  /**
+   * Tenant setting: whether device registration must be hardware-backed (TPM-attested); off by
+   * default, as in Entra. When on, DRS refuses an unattested join with AADSTS9990220.
+   */
+  requireHardwareBackedRegistration(): Promise<boolean>;
+  setRequireHardwareBackedRegistration(on: boolean): Promise<void>;
   /**
    * A value that differs whenever list() or edition() would answer differently, this process's
    * writes and other processes' alike (SQLite's data_version plus a local write counter). Cheap

@@ -194,6 +194,26 @@ export function sqlitePolicyStore(db: () => Database.Database, now: () => string
       localWrites++;
     },
 
+    // A registration setting kept beside the edition in ca_settings (key/value text; schema
+    // migration 3): 'true' or absent. Absent is off, Entra's default.
+    async requireHardwareBackedRegistration() {
+      const r = db()
+        .prepare("SELECT value FROM ca_settings WHERE key = 'requireHardwareBackedRegistration'")
+        .get() as { value: string } | undefined;
+      return r?.value === 'true';
+    },
+
+    async setRequireHardwareBackedRegistration(on) {
+      if (typeof on !== 'boolean') throw new TypeError('on must be a boolean');
+      db()
+        .prepare(
+          "INSERT INTO ca_settings (key, value) VALUES ('requireHardwareBackedRegistration', ?) " +
+            'ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        )
+        .run(on ? 'true' : 'false');
+      localWrites++;
+    },
+
     changeToken() {
       return `${db().pragma('data_version', { simple: true })}:${localWrites}`;
     },

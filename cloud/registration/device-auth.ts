@@ -57,19 +57,27 @@ export class DrsNonces {
     return issueNonce(this.#key, now);
   }
 
+  /**
+   * Checks a nonce and spends it if it is good. The device proof below and the attestation of a
+   * join (attestation.ts) share one record of spent nonces: a nonce serves one purpose once.
+   */
+  trySpend(nonce: unknown, now: number): 'ok' | 'expired' | 'forged' | 'used' {
+    const check = checkNonce(this.#key, nonce, now, DRS_NONCE_LIFETIME_MS);
+    if (!check.ok) return check.reason === 'expired' ? 'expired' : 'forged';
+    return this.#spent.firstUse(nonce as string, now) ? 'ok' : 'used';
+  }
+
   /** Checks a nonce and spends it; throws AADSTS9990212 if forged, expired or already used. */
   spend(nonce: unknown, now: number): void {
-    const check = checkNonce(this.#key, nonce, now, DRS_NONCE_LIFETIME_MS);
-    if (!check.ok) {
-      throw authFailed(
-        check.reason === 'expired'
-          ? 'The request_nonce has expired; get a new one from the nonce service.'
+    const result = this.trySpend(nonce, now);
+    if (result === 'ok') return;
+    throw authFailed(
+      result === 'expired'
+        ? 'The request_nonce has expired; get a new one from the nonce service.'
+        : result === 'used'
+          ? 'The request_nonce was already used.'
           : 'The request_nonce was not issued by this service.',
-      );
-    }
-    if (!this.#spent.firstUse(nonce as string, now)) {
-      throw authFailed('The request_nonce was already used.');
-    }
+    );
   }
 }
 

@@ -14,7 +14,7 @@
 
 import { DRS_JOIN_TYPE } from '../../protocol/index.ts';
 import { APP_IDS, DRS_RESOURCE_URI } from '../directory/seed.ts';
-import type { Device, User } from '../directory/types.ts';
+import type { Device, DeviceAttestation, User } from '../directory/types.ts';
 import { CloudRequestError, echo } from '../errors.ts';
 import type { CloudRequest, CloudResponse } from '../http/server.ts';
 import { isGuid, newGuid } from '../ids.ts';
@@ -22,6 +22,7 @@ import type { IssuedDeviceCertificate, JoinType } from '../pki/device-cert.ts';
 import { parseOnPremDeviceCertificate } from '../pki/device-cert.ts';
 import { bearerChallenge, requireAccessToken } from '../resources/bearer.ts';
 import type { CloudRoute, CloudServices } from '../services.ts';
+import { verifyJoinAttestation } from './attestation.ts';
 import { ClientIdentityVerifier } from './client-identity.ts';
 import { authenticateDevice, DrsNonces } from './device-auth.ts';
 import { badField } from './fields.ts';
@@ -32,11 +33,17 @@ import {
   readHybridJoinRequest,
   readJoinRequest,
 } from './request.ts';
+import { trustedManufacturers } from './trusted-manufacturers.ts';
 
 export { CLIENT_IDENTITY_MAX_AGE_MS, CLIENT_IDENTITY_MAX_FUTURE_MS } from './client-identity.ts';
 export { DRS_NONCE_LIFETIME_MS, peerCertificate } from './device-auth.ts';
 export { LOCAL_ADMINISTRATORS_SID, objectIdToSid } from './membership.ts';
 export { LAB_SYSTEM_LABELS } from './request.ts';
+export {
+  addTrustedManufacturer,
+  TRUSTED_TPM_MANUFACTURERS_DIR,
+  trustedManufacturers,
+} from './trusted-manufacturers.ts';
 
 /** api-version values the join endpoints take: 2.0 (Windows, ROADtools) and 1.0 (AADInternals). */
 const JOIN_API_VERSIONS = ['1.0', '2.0'];
@@ -63,16 +70,27 @@ function pathDeviceId(req: CloudRequest): string {
   return id.toLowerCase();
 }
 
+/**
+ * The lab member of a join answer that tells the device how DRS judged its attestation
+ * (`LabAttestation`: Status "verified" | "absent", HardwareBacked, Reason). Entra's answer has no
+ * such member (§2); clients that do not know it ignore it, as they must unknown members.
+ */
+function labAttestation(a: DeviceAttestation) {
+  return { Status: a.status, HardwareBacked: a.status === 'verified', Reason: a.reason };
+}
+
 async function joinResponse(
   cloud: CloudServices,
   cert: IssuedDeviceCertificate,
   user: User | undefined,
   attributes: JoinAttributes,
+  attestation: DeviceAttestation,
 ): Promise<CloudResponse> {
   return {
     status: 200,
     json: {
       Certificate: { Thumbprint: cert.thumbprint, RawBody: cert.der.toString('base64') },
+      LabAttestation: labAttestation(attestation),
       // A hybrid join has no signed-in user; it authenticated as the computer (README, "DRS").
       ...(user ? { User: { Upn: user.upn } } : {}),
       // [HB-spec]: ReturnClientSid asks for MembershipChanges; clients MUST ignore them.
@@ -105,40 +123,66 @@ function logJoin(cloud: CloudServices, device: Device, joinType: JoinType, by: s
  * POST /EnrollmentServer/device/: the bearer token is checked first (no body work for an
  * anonymous caller), then the body; then a new device object gets its certificate.
  */
-async function join(req: CloudRequest, cloud: CloudServices): Promise<CloudResponse> {
-  checkApiVersion(req, true);
-  const claims = await requireAccessToken(req, cloud, DRS_AUDIENCES);
-  if (!isGuid(claims.oid)) {
-    throw new CloudRequestError(9990301, {
-      description: 'The access token does not name a user.',
-      headers: { 'www-authenticate': bearerChallenge(req.baseUrl) },
-    });
-  }
-  const user = await cloud.directory.users.get(claims.oid);
-  if (!user) throw new CloudRequestError(50034);
-  if (!user.enabled) throw new CloudRequestError(50057);
+function join(nonces: DrsNonces) {
+  return async (req: CloudRequest, cloud: CloudServices): Promise<CloudResponse> => {
+    checkApiVersion(req, true);
+    const claims = await requireAccessToken(req, cloud, DRS_AUDIENCES);
+    if (!isGuid(claims.oid)) {
+      throw new CloudRequestError(9990301, {
+        description: 'The access token does not name a user.',
+        headers: { 'www-authenticate': bearerChallenge(req.baseUrl) },
+      });
+    }
+    const user = await cloud.directory.users.get(claims.oid);
+    if (!user) throw new CloudRequestError(50034);
+    if (!user.enabled) throw new CloudRequestError(50057);
 
-  const body = await readJoinRequest(await req.json());
-  // ReuseDevice is read but never reuses: the body names no earlier device (the CSR key is
-  // fresh, there is no device id), and matching on display name would let one registration take
-  // over another device's record. Every join creates a new device id (README, "DRS").
-  const deviceId = newGuid();
-  const cert = await cloud.issueDeviceCertificate({
-    publicKey: body.csr.publicKey,
-    deviceId,
-    userObjectId: user.id,
-    joinType: body.joinType,
-  });
-  const device = await cloud.directory.devices.create({
-    id: deviceId,
-    joinType: body.joinType,
-    ...joinedDeviceFields(body.device, cert),
-    registeringUserId: user.id,
-    systemLabels: body.systemLabels,
-  });
-  logJoin(cloud, device, body.joinType, `user ${user.id}`);
-  return joinResponse(cloud, cert, user, body.attributes);
+    const body = await readJoinRequest(await req.json());
+    // Tenant setting (off by default): refuse a registration that is not TPM-attested. Checked
+    // before the attestation itself, which then must verify (or the join is refused anyway).
+    if (!body.attestation && (await cloud.directory.policies.requireHardwareBackedRegistration())) {
+      throw new CloudRequestError(9990220);
+    }
+    const attestation = verifyJoinAttestation({
+      members: body.attestation,
+      deviceKey: body.csr.publicKey,
+      transportKey: body.device.transportKey,
+      anchors: body.attestation ? await trustedManufacturers(cloud.paths.root, cloud.log) : [],
+      nonces,
+      now: cloud.now(),
+    });
+    // ReuseDevice is read but never reuses: the body names no earlier device (the CSR key is
+    // fresh, there is no device id), and matching on display name would let one registration take
+    // over another device's record. Every join creates a new device id (README, "DRS").
+    const deviceId = newGuid();
+    const cert = await cloud.issueDeviceCertificate({
+      publicKey: body.csr.publicKey,
+      deviceId,
+      userObjectId: user.id,
+      joinType: body.joinType,
+    });
+    const device = await cloud.directory.devices.create({
+      id: deviceId,
+      joinType: body.joinType,
+      ...joinedDeviceFields(body.device, cert),
+      registeringUserId: user.id,
+      systemLabels: body.systemLabels,
+      attestation,
+    });
+    logJoin(cloud, device, body.joinType, `user ${user.id}, attestation ${attestation.status}`);
+    return joinResponse(cloud, cert, user, body.attributes, attestation);
+  };
 }
+
+/**
+ * The lab's hybrid join body takes no AikCertificate (README, "DRS"): a hybrid device is recorded
+ * as not attested. The tenant setting requireHardwareBackedRegistration applies to POST joins
+ * (users' registrations, §8's attack path); the hybrid join is proven by the on-premises key.
+ */
+const HYBRID_ATTESTATION: DeviceAttestation = Object.freeze({
+  status: 'absent',
+  reason: 'hybrid join: the lab hybrid join carries no TPM attestation',
+});
 
 /**
  * PUT /EnrollmentServer/device/{id}: hybrid join. The device must have been pre-created (its
@@ -190,10 +234,11 @@ function hybridJoin(verifier: ClientIdentityVerifier) {
       registeringUserId: null,
       // A hybrid (re-)join states the device's labels afresh, like its other facts.
       systemLabels: body.systemLabels,
+      attestation: HYBRID_ATTESTATION,
     });
     if (rejoin) await cloud.directory.tokens.revokeForDevice(id);
     logJoin(cloud, updated, DRS_JOIN_TYPE.hybrid, rejoin ? 'hybrid re-join' : 'hybrid join');
-    return joinResponse(cloud, cert, undefined, body.attributes);
+    return joinResponse(cloud, cert, undefined, body.attributes, HYBRID_ATTESTATION);
   };
 }
 
@@ -250,7 +295,7 @@ export function registrationRoutes(): CloudRoute[] {
     {
       method: 'POST',
       path: '/EnrollmentServer/device',
-      handler: join,
+      handler: join(nonces),
       options: { bodyLimit: JOIN_BODY_LIMIT },
     },
     {

@@ -25,6 +25,7 @@ import {
 } from '../../protocol/index.ts';
 import { CloudRequestError, isCloudError } from '../errors.ts';
 import { MAX_CSR_BYTES, parseCsr } from '../pki/device-cert.ts';
+import type { AttestationMembers } from './attestation.ts';
 import {
   asObject,
   badField,
@@ -44,7 +45,7 @@ const MAX_DISPLAY_NAME = 256;
 const MAX_SHORT_TEXT = 64;
 /** A domain name is at most 253 characters; ROADtools says TargetDomain is not validated. */
 const MAX_TARGET_DOMAIN = 253;
-/** Optional TPM attestation fields (not checked by the lab) and the MSA device ticket. */
+/** Optional TPM attestation members (attestation.ts) and the MSA device ticket. */
 const MAX_ATTESTATION_BYTES = 16 * 1024;
 const MAX_DEVICE_TICKET_BYTES = 8 * 1024;
 
@@ -80,6 +81,8 @@ export interface JoinRequest {
   readonly attributes: JoinAttributes;
   /** `LabSystemLabels` (a lab convention, see LAB_SYSTEM_LABELS); empty when absent. */
   readonly systemLabels: readonly string[];
+  /** AikCertificate and AttestationData, decoded; absent when the body sent neither. */
+  readonly attestation?: AttestationMembers;
 }
 
 export interface ClientIdentityField {
@@ -168,18 +171,41 @@ export async function readJoinRequest(body: unknown): Promise<JoinRequest> {
     });
   }
   const attributes = readAttributes(eitherKey(obj, 'attributes', 'Attributes'));
-  for (const key of ['AikCertificate', 'AttestationData'] as const) {
-    // TPM attestation is optional in DRS and not checked by the lab (§8); an empty string is what
-    // ROADtools sends, anything else must at least be well-formed base64.
-    const v = obj[key];
-    if (v !== undefined && v !== '') base64(v, key, MAX_ATTESTATION_BYTES);
-  }
+  const attestation = readAttestationMembers(obj);
   const systemLabels = readLabSystemLabels(obj.LabSystemLabels);
   const device = readDeviceFacts(obj, '');
   const csr = await readCertificateRequest(
     required(obj, 'CertificateRequest', 'CertificateRequest'),
   );
-  return { csr, joinType, device, attributes, systemLabels };
+  return {
+    csr,
+    joinType,
+    device,
+    attributes,
+    systemLabels,
+    ...(attestation ? { attestation } : {}),
+  };
+}
+
+/**
+ * `AikCertificate` and `AttestationData` (§2, optional): both absent (or empty strings, which is
+ * what ROADtools sends) means no attestation; both present are decoded here (base64, capped) and
+ * verified by attestation.ts; one without the other is AADSTS9990214.
+ */
+function readAttestationMembers(obj: JsonObject): AttestationMembers | undefined {
+  const present = (key: string) => obj[key] !== undefined && obj[key] !== '';
+  const aik = present('AikCertificate');
+  const data = present('AttestationData');
+  if (!aik && !data) return undefined;
+  if (!aik || !data) {
+    throw new CloudRequestError(9990214, {
+      description: 'AikCertificate and AttestationData must be sent together.',
+    });
+  }
+  return {
+    aikCertificate: base64(obj.AikCertificate, 'AikCertificate', MAX_ATTESTATION_BYTES),
+    attestationData: base64(obj.AttestationData, 'AttestationData', MAX_ATTESTATION_BYTES),
+  };
 }
 
 /** Reads `PUT /EnrollmentServer/device/{id}` (JoinType 6). */

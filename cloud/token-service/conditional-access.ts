@@ -145,6 +145,8 @@ function caDevice(d: Device): CaRequestDevice {
     ...(d.isCompliant !== null ? { isCompliant: d.isCompliant } : {}),
     ...(d.enrollmentProfileName !== null ? { enrollmentProfileName: d.enrollmentProfileName } : {}),
     ...(d.profileType !== null ? { profileType: d.profileType } : {}),
+    // Verified TPM attestation at registration (cloud/registration/attestation.ts).
+    hardwareBacked: d.hardwareBacked,
   };
 }
 

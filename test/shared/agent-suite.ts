@@ -24,6 +24,7 @@ import {
 import { NONCE_REUSE_MS } from '../../agent/nonce-cache.ts';
 import type { User } from '../../cloud/directory/types.ts';
 import type { RouteSpec } from '../../cloud/http/server.ts';
+import { addTrustedManufacturer } from '../../cloud/registration/index.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudServices } from '../../cloud/services.ts';
 import { signInStoreFor } from '../../cloud/signins/registry.ts';
@@ -32,6 +33,7 @@ import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { openRefreshToken } from '../../cloud/tokens/claims.ts';
 import { deriveTokenKeys } from '../../cloud/tokens/keys.ts';
 import { parseCompact } from '../../protocol/index.ts';
+import { loadOrCreateManufacturerCa } from '../../tpm-sim/index.ts';
 import { httpsRequest } from '../prt-client/http.ts';
 import { entraError, startTestCloud, stopTestCloud, type TestCloud } from './cloud.ts';
 
@@ -177,6 +179,10 @@ export function defineAgentSuite(
         clock: () => new Date(clock.now() + cloudAheadMs),
       });
       data = await mkdtemp(join(tmpdir(), 'prtlab-agent-data-'));
+      // The devices' data directory is not the cloud's: the cloud trusts the devices' lab TPM
+      // manufacturer CA explicitly (what `prtlab cloud trust-tpm-ca` does).
+      await loadOrCreateManufacturerCa(data);
+      await addTrustedManufacturer(tc.cloud.paths.root, join(data, 'tpm-manufacturer', 'ca.pem'));
       adele = await tc.cloud.directory.users.create({
         upn: `adele@${tc.cloud.tenant.domain}`,
         password: PASSWORD,
@@ -219,11 +225,31 @@ export function defineAgentSuite(
             AzureAdPrt: 'NO',
           });
           expect(status.Tpm).toContain(target.tpmProtected ? 'TPM' : 'software keys');
+          // Only the built-in simulator has an EK certificate (from the lab manufacturer CA):
+          // its registration is attested; software keys and bare TPMs register without.
+          const attested = target.spec === 'builtin';
+          expect(status).toMatchObject({
+            AttestationStatus: attested ? 'VERIFIED' : 'ABSENT',
+            HardwareBacked: attested ? 'YES' : 'NO',
+          });
+          expect(record!.hardwareBacked).toBe(attested);
+          expect(record!.attestation.status).toBe(attested ? 'verified' : 'absent');
         });
         expect((await lstat(dir)).mode & 0o777).toBe(0o700);
         for (const { path } of await filesUnder(dir)) {
           expect((await lstat(path)).mode & 0o077, path).toBe(0);
         }
+      });
+
+      it('--no-attest registers without attestation: status ABSENT, not hardware-backed', async () => {
+        const name = await newDevice({ attest: false });
+        await withAgent(name, async (agent) => {
+          const status = await agent.deviceStatus();
+          expect(status).toMatchObject({ AttestationStatus: 'ABSENT', HardwareBacked: 'NO' });
+          expect(status.AttestationReason).toMatch(/no TPM attestation was presented/);
+          const record = await tc.cloud.directory.devices.get(agent.config.deviceId);
+          expect(record!.hardwareBacked).toBe(false);
+        });
       });
 
       it('leaves nothing behind when the cloud refuses the registration', async () => {
