@@ -5,7 +5,10 @@
  * break-glass Global Administrator), the seed token-protection policy of cloud/policies/preset.ts
  * (docs/token-protection.md §2.5: Exchange and SharePoint, Windows, desktop clients, the pilot
  * group, the break-glass account excluded), and devices made on demand with agent/ (built-in TPM)
- * with the pilot user signed in, each with its broker.
+ * with the pilot user signed in, each with its broker. The cloud and the devices share the lab's
+ * data directory, so the cloud trusts the lab TPM manufacturer CA that issues the built-in TPMs'
+ * EK certificates: a victim device registers TPM-attested (hardware-backed), and still registers
+ * when a replay has the tenant require attestation.
  *
  * One lab clock drives the cloud, the agents and the brokers, so a scenario can let minutes pass
  * (a nonce's or an access token's lifetime) without waiting.
@@ -39,7 +42,12 @@ import { signInStoreFor } from '../cloud/signins/registry.ts';
 import { tokenRoutes } from '../cloud/token-service/service.ts';
 import { AttackError } from './errors.ts';
 import { type HostKeystore, startHostKeystore } from './keyring.ts';
-import type { PolicyStateName } from './model.ts';
+import {
+  type PolicyStateName,
+  TENANT_SETTINGS,
+  type TenantSettingName,
+  type TenantSettings,
+} from './model.ts';
 import { hostEnv, type Programs, runProgram } from './programs.ts';
 
 /** scrypt parameters that keep the lab's password hashing cheap (its passwords protect nothing). */
@@ -242,6 +250,34 @@ export class VictimLab {
       POLICY_STATE_OF[state],
     );
     if (!stored) throw new AttackError('the lab lost its token-protection policy');
+  }
+
+  /** The tenant settings of model.ts TENANT_SETTINGS as the cloud has them now. */
+  async tenantSettings(): Promise<Required<TenantSettings>> {
+    return {
+      requireAttestation: await this.cloud.directory.policies.requireHardwareBackedRegistration(),
+    };
+  }
+
+  /**
+   * Sets the tenant settings named in `settings` (what `prtlab cloud setting` does, from the next
+   * request on); the others stay as they are.
+   */
+  async setTenantSettings(settings: TenantSettings): Promise<void> {
+    for (const name of Object.keys(settings) as TenantSettingName[]) {
+      const on = settings[name];
+      if (on === undefined) continue;
+      if (name === 'requireAttestation')
+        await this.cloud.directory.policies.setRequireHardwareBackedRegistration(on);
+    }
+  }
+
+  /** Puts every tenant setting back to the lab's default (TENANT_SETTINGS). */
+  async resetTenantSettings(): Promise<void> {
+    const defaults: Partial<Record<TenantSettingName, boolean>> = {};
+    for (const [name, spec] of Object.entries(TENANT_SETTINGS))
+      defaults[name as TenantSettingName] = spec.default;
+    await this.setTenantSettings(defaults);
   }
 
   /**

@@ -253,6 +253,20 @@ export const ACTIONS = {
 } as const satisfies Record<string, ActionSpec>;
 export type ActionName = keyof typeof ACTIONS;
 
+/**
+ * Tenant settings a replay may set for its own run (the runner applies them before the replay and
+ * puts the lab's defaults back after it, so other replays are unaffected). Each is a boolean.
+ */
+export const TENANT_SETTINGS = {
+  requireAttestation: {
+    description:
+      'device registration must be hardware-backed (TPM-attested): `prtlab cloud setting require-attestation on`; an unattested join is refused with AADSTS9990220',
+    default: false,
+  },
+} as const satisfies Record<string, { readonly description: string; readonly default: boolean }>;
+export type TenantSettingName = keyof typeof TENANT_SETTINGS;
+export type TenantSettings = Readonly<Partial<Record<TenantSettingName, boolean>>>;
+
 /** The users of the lab tenant a rollout case signs in as. */
 export const USER_KINDS = ['pilot', 'guest', 'break-glass'] as const;
 export type UserKind = (typeof USER_KINDS)[number];
@@ -297,6 +311,8 @@ export interface Replay {
   readonly attackerKeystore: boolean;
   /** Lab time moves forward by this many minutes before the replay (0: not at all). */
   readonly advanceMinutes: number;
+  /** Tenant settings for this replay only (empty: the lab's defaults). */
+  readonly tenant: TenantSettings;
   readonly expect: Expectations;
 }
 

@@ -9,7 +9,7 @@
  * fingerprint (fingerprint.ts).
  */
 import type { TokenFacts } from './attacker/protocol.ts';
-import type { Expectation } from './model.ts';
+import type { Expectation, TenantSettings } from './model.ts';
 import type { AttackRun, Row } from './runner.ts';
 
 export const REPORT_FORMATS = ['table', 'json', 'md', 'html'] as const;
@@ -179,10 +179,16 @@ function cellText(r: Row | undefined): string {
     : `${observedText(r)} (expected ${expectedText(r.expected)})`;
 }
 
+function tenantText(settings: TenantSettings | undefined): string {
+  const set = Object.entries(settings ?? {}).filter(([, on]) => on !== undefined);
+  if (set.length === 0) return '';
+  return `; tenant setting ${set.map(([name, on]) => `${name} ${on ? 'on' : 'off'}`).join(', ')} for this replay`;
+}
+
 function contextLine(r: Row): string {
   const c = r.context;
   if (c.artifact)
-    return `stolen ${c.artifact.kind} (${c.artifact.where}); attacker action ${c.action} on the ${c.runsOn === 'victim-device' ? "victim's device (malware)" : "attacker's own host"}`;
+    return `stolen ${c.artifact.kind} (${c.artifact.where}); attacker action ${c.action} on the ${c.runsOn === 'victim-device' ? "victim's device (malware)" : "attacker's own host"}${tenantText(c.tenant)}`;
   return `client ${c.client} ${c.version} on a ${c.device} device, user ${c.user}`;
 }
 

@@ -3,7 +3,8 @@
  * every replay or rollout case one row with the expectation beside the observation and its
  * evidence. States share the scenario's lab: a state change is one policy update, as an
  * administrator would make it; the victim's activity is run again in every state, so every state
- * gets artifacts of its own.
+ * gets artifacts of its own. A replay may set tenant settings (model.ts TENANT_SETTINGS) for its own
+ * run: set after the theft, just before the replay, and reset to the lab's defaults after it.
  *
  * An attack replay runs the attacker program (attacker-main.ts) as a process of its own, on its
  * own "host": a new directory that is its working directory, HOME and data directory, holding the
@@ -39,6 +40,7 @@ import {
   type RolloutScenario,
   type Scenario,
   type StolenArtifact,
+  type TenantSettings,
 } from './model.ts';
 import { defaultPrograms, hostEnv, type Programs, runProgram } from './programs.ts';
 import { steal } from './victim.ts';
@@ -50,6 +52,8 @@ export interface RowContext {
   readonly action?: string;
   readonly runsOn?: Replay['runsOn'];
   readonly artifact?: Pick<StolenArtifact, 'name' | 'kind' | 'from' | 'where'>;
+  /** The tenant settings the replay ran with, when it set any. */
+  readonly tenant?: TenantSettings;
   readonly client?: string;
   readonly version?: string;
   readonly device?: string;
@@ -203,6 +207,7 @@ function contextOf(scenario: Scenario, id: string): RowContext {
       action: r.action,
       runsOn: r.runsOn,
       artifact: { name: a.name, kind: a.kind, from: a.from, where: a.where },
+      ...(Object.keys(r.tenant).length > 0 ? { tenant: r.tenant } : {}),
     };
   }
   const c = scenario.cases.find((x) => x.id === id)!;
@@ -266,13 +271,36 @@ async function runAttackScenario(
       } else {
         try {
           if (replay.advanceMinutes > 0) lab.clock.advance(replay.advanceMinutes * 60_000);
-          observed = await runReplay(lab, scenario, replay, state, lootDir, path, programs);
+          observed = await withTenantSettings(lab, replay.tenant, () =>
+            runReplay(lab, scenario, replay, state, lootDir, path, programs),
+          );
         } catch (err) {
           observed = harnessFailure(message(err));
         }
       }
       recorder.add(scenario, replay, state, context, replay.expect[state], observed);
     }
+  }
+}
+
+/**
+ * Runs a replay with the tenant settings it names: set just before it and put back to the lab's
+ * defaults just after (when it fails too), so other replays and states see the defaults. The
+ * victim's own device is registered first, as it was before an administrator changed the setting
+ * (its built-in TPM attests anyway: lab.ts).
+ */
+async function withTenantSettings<T>(
+  lab: VictimLab,
+  settings: TenantSettings,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (Object.keys(settings).length === 0) return run();
+  await lab.device();
+  await lab.setTenantSettings(settings);
+  try {
+    return await run();
+  } finally {
+    await lab.resetTenantSettings();
   }
 }
 

@@ -30,6 +30,9 @@ import {
   SOURCES,
   type SourceName,
   type StolenArtifact,
+  TENANT_SETTINGS,
+  type TenantSettingName,
+  type TenantSettings,
   TOKEN_PROTECTION_RE,
   USER_AGENTS,
   USER_KINDS,
@@ -200,11 +203,26 @@ function checkStolen(c: Checker, value: unknown): StolenArtifact {
   };
 }
 
+/** A replay's `tenant`: known settings only, each a boolean, at least one. */
+function checkTenant(c: Checker, value: unknown): TenantSettings {
+  const names = Object.keys(TENANT_SETTINGS) as TenantSettingName[];
+  const o = c.object(value, [], names);
+  const out: Partial<Record<TenantSettingName, boolean>> = {};
+  for (const name of names) {
+    const on = o[name];
+    if (on === undefined) continue;
+    if (typeof on !== 'boolean') throw c.at(name).error('must be a boolean');
+    out[name] = on;
+  }
+  if (Object.keys(out).length === 0) c.fail(`sets no setting (known: ${names.join(', ')})`);
+  return out;
+}
+
 function checkReplay(c: Checker, value: unknown, stolen: readonly StolenArtifact[]): Replay {
   const o = c.object(
     value,
     ['id', 'title', 'artifact', 'action', 'expect'],
-    ['with', 'runsOn', 'attackerKeystore', 'advanceMinutes'],
+    ['with', 'runsOn', 'attackerKeystore', 'advanceMinutes', 'tenant'],
   );
   const action = c.at('action').oneOf(o.action, Object.keys(ACTIONS) as ActionName[]);
   const artifactName = c.at('artifact').id(o.artifact);
@@ -234,6 +252,7 @@ function checkReplay(c: Checker, value: unknown, stolen: readonly StolenArtifact
     attackerKeystore,
     advanceMinutes:
       o.advanceMinutes === undefined ? 0 : c.at('advanceMinutes').integer(o.advanceMinutes, 0, 600),
+    tenant: o.tenant === undefined ? {} : checkTenant(c.at('tenant'), o.tenant),
     expect: checkExpectations(c.at('expect'), o.expect),
   };
 }

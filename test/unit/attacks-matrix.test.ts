@@ -43,13 +43,13 @@ describe('the stolen-token replay matrix', () => {
       .map((r) => `${r.scenario.id}/${r.item.id} [${r.state}]: ${r.differences.join('; ')}`);
     expect(differing).toEqual([]);
     expect(run.ok).toBe(true);
-    expect(run.rows).toHaveLength(90);
+    expect(run.rows).toHaveLength(93);
     expect(new Set(run.rows.map((r) => r.scenario.number)).size).toBe(11);
   });
 
   it('shows progress for every scenario and every row', () => {
     expect(progress.filter((l) => /^\[\d+\/11\] /.test(l))).toHaveLength(11);
-    expect(progress.filter((l) => / \[(off|reportOnly|on)\]: /.test(l))).toHaveLength(90);
+    expect(progress.filter((l) => / \[(off|reportOnly|on)\]: /.test(l))).toHaveLength(93);
   });
 
   it('blocks the stolen CLI refresh token only when the policy is on, and logs why each time', () => {
@@ -78,6 +78,33 @@ describe('the stolen-token replay matrix', () => {
       return r.observed.signIn.deviceId;
     });
     expect(new Set(ids).size).toBe(3);
+  });
+
+  it('refuses the same join when the tenant requires attestation, for that replay only', () => {
+    const attested = rows('register-own-device', 'register-with-attestation-required');
+    expect(attested.map((r) => [r.state, r.observed.outcome, r.observed.aadsts])).toEqual([
+      ['off', 'refused', 9990220],
+      ['reportOnly', 'refused', 9990220],
+      ['on', 'refused', 9990220],
+    ]);
+    for (const r of attested) {
+      expect(r.context.tenant).toEqual({ requireAttestation: true });
+      expect(r.observed.status).toBe(403);
+      expect(r.observed.error).toBe('access_denied');
+      // The password still buys a DRS token; the join is what is refused, so no PRT, no token.
+      expect(r.observed.requests.map((q) => q.status)).toEqual([200, 403]);
+      expect(r.observed.got).toBeUndefined();
+      expect(r.observed.signIn.result).toBe('noSignIn');
+    }
+    // The setting was put back after each attested replay: the plain join, which runs next in
+    // the following state, is allowed again, and its rows name no tenant setting.
+    for (const r of rows('register-own-device', 'register-and-use')) {
+      expect(r.observed.outcome).toBe('allowed');
+      expect(r.context.tenant).toBeUndefined();
+    }
+    expect(formatReport(run, 'md')).toContain(
+      'tenant setting requireAttestation on for this replay',
+    );
   });
 
   it("opens a copied device only with its key file; the copy is the victim's device", () => {

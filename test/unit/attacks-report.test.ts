@@ -117,6 +117,28 @@ describe('the attack report', () => {
     );
   });
 
+  it('names the tenant settings a replay ran with, and none for a replay that set none', () => {
+    const plain = row('on', 'a', {});
+    const attested: Row = {
+      ...row('on', 'b', { outcome: 'refused', status: 403, aadsts: 9990220 }),
+      context: { ...plain.context, tenant: { requireAttestation: true } },
+    };
+    for (const format of ['md', 'html'] as const) {
+      const text = formatReport(run([plain, attested]), format);
+      expect(
+        text.match(/tenant setting requireAttestation on for this replay/g),
+        format,
+      ).toHaveLength(1);
+    }
+    const off: Row = {
+      ...attested,
+      context: { ...plain.context, tenant: { requireAttestation: false } },
+    };
+    expect(formatReport(run([off]), 'md')).toContain(
+      'tenant setting requireAttestation off for this replay',
+    );
+  });
+
   it('as Markdown escapes table cells and marks differences in bold', () => {
     const text = formatReport(DIFFERING, 'md');
     expect(text).toContain(

@@ -56,11 +56,40 @@ describe('the shipped scenarios', () => {
       return items.find((i) => i.id === item)!.expect.on.why;
     };
     expect(why('register-own-device', 'register-and-use')).toMatch(/alone does not stop this/);
+    expect(why('register-own-device', 'register-with-attestation-required')).toMatch(
+      /closes the gap token protection leaves/,
+    );
+    expect(why('register-own-device', 'register-with-attestation-required')).toMatch(
+      /copied EK certificate could be paired with a software AK/,
+    );
     expect(why('copied-tpm-state', 'state-key-in-file')).toMatch(/software TPM cannot stop this/);
     expect(why('stolen-access-token', 'within-lifetime')).toMatch(
       /bearer|allowed, enforced or not/i,
     );
     expect(why('malware-asks-broker', 'ask-as-teams')).toMatch(/does not stop this/);
+  });
+
+  it("run scenario 3's join twice: as it is, and with the tenant requiring attestation", async () => {
+    const s = (await loadScenarios()).find((x) => x.number === 3);
+    if (s?.kind !== 'attack') throw new Error('no attack scenario 3');
+    expect(s.replays.map((r) => [r.id, r.action, r.artifact, r.tenant])).toEqual([
+      ['register-and-use', 'register-device', 'credentials', {}],
+      [
+        'register-with-attestation-required',
+        'register-device',
+        'credentials',
+        { requireAttestation: true },
+      ],
+    ]);
+    const [plain, attested] = s.replays;
+    for (const state of POLICY_STATES) {
+      expect(plain?.expect[state]).toMatchObject({ outcome: 'allowed', tokenProtection: 'bound' });
+      expect(attested?.expect[state]).toMatchObject({ outcome: 'refused', aadsts: 9990220 });
+    }
+    // No other shipped replay changes a tenant setting.
+    for (const other of (await loadScenarios()).filter((x) => x.number !== 3))
+      if (other.kind === 'attack')
+        for (const r of other.replays) expect(r.tenant, `${other.id}/${r.id}`).toEqual({});
   });
 
   it('cover the rollout cases: clients, versions, devices, a guest and the break-glass account', async () => {
@@ -160,6 +189,38 @@ describe('a malformed scenario', () => {
     const rollout = await shipped('11-rollout-impact.json');
     rollout.cases[0].device = 'mainframe';
     expect(refusal(rollout).message).toMatch(/cases\[0\]\.device: must be one of windows/);
+  });
+
+  it("takes a replay's tenant settings: known ones only, each a boolean, at least one", async () => {
+    const doc = await shipped('03-register-own-device.json');
+    doc.replays[0].tenant = { requireAttestation: false };
+    const parsed = parseScenario(doc, 'x.json');
+    if (parsed.kind !== 'attack') throw new Error('not an attack');
+    expect(parsed.replays.map((r) => r.tenant)).toEqual([
+      { requireAttestation: false },
+      { requireAttestation: true },
+    ]);
+
+    doc.replays[1].tenant = { requireAttestation: 'on' };
+    const notBoolean = refusal(doc);
+    expect(notBoolean.message).toBe(
+      'x.json: replays[1].tenant.requireAttestation: must be a boolean',
+    );
+    expect(notBoolean.path).toBe('x.json: replays[1].tenant.requireAttestation');
+    doc.replays[1].tenant = { requireAttestation: null };
+    expect(refusal(doc).message).toBe(
+      'x.json: replays[1].tenant.requireAttestation: must be a boolean',
+    );
+    doc.replays[1].tenant = { requireAttestation: true, requireMfa: true };
+    expect(refusal(doc).message).toBe('x.json: replays[1].tenant.requireMfa: unknown member');
+    doc.replays[1].tenant = {};
+    expect(refusal(doc).message).toBe(
+      'x.json: replays[1].tenant: sets no setting (known: requireAttestation)',
+    );
+    for (const bad of [true, 'requireAttestation', ['requireAttestation'], null]) {
+      doc.replays[1].tenant = bad;
+      expect(refusal(doc).message).toBe('x.json: replays[1].tenant: must be an object');
+    }
   });
 
   it('is refused when it is not JSON, or not an object of a known kind', () => {
