@@ -168,7 +168,8 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
       printList(io, devices, values.json, {
         none: 'no devices',
         json: deviceJson,
-        header: ['DEVICE ID', 'NAME', 'JOIN', 'TRUST', 'STATE', 'ENABLED', 'THUMBPRINT'],
+        // HW: hardware-backed, the registration's TPM attestation was verified (--json: why).
+        header: ['DEVICE ID', 'NAME', 'JOIN', 'TRUST', 'STATE', 'ENABLED', 'HW', 'THUMBPRINT'],
         row: (d) => [
           d.id,
           d.displayName,
@@ -176,6 +177,7 @@ async function cloudDevice(argv: string[], io: Io): Promise<number> {
           d.trustType,
           d.state,
           d.enabled ? 'yes' : 'no',
+          d.hardwareBacked ? 'yes' : 'no',
           d.certThumbprint ?? '-',
         ],
       });

@@ -10,6 +10,10 @@
  * process). Callers need a Microsoft Graph access token whose user holds one of
  * DIRECTORY_READER_ROLES: the policy API's admin roles plus Global Reader and Security Reader,
  * since these endpoints only read. Errors are Graph-shaped (policies/routes.ts `graphError`).
+ *
+ * Devices carry two lab members Graph's `device` has none of: `hardwareBacked` and `attestation`
+ * ({status, reason}), the registration's TPM attestation (cloud/registration/attestation.ts), so
+ * that `$filter=hardwareBacked eq true` finds the devices whose keys are provably in a TPM.
  */
 import { randomBytes } from 'node:crypto';
 import { APP_IDS, DIRECTORY_ROLES } from '../directory/seed.ts';
@@ -67,6 +71,10 @@ export interface GraphDevice {
   isCompliant: boolean | null;
   enrollmentProfileName: string | null;
   profileType: string | null;
+  /** Lab member (Graph has none): the registration's TPM attestation was verified. */
+  hardwareBacked: boolean;
+  /** Lab member (Graph has none): how DRS judged that attestation, and why. */
+  attestation: { status: 'verified' | 'absent'; reason: string };
 }
 
 export function graphUser(u: User): GraphUser {
@@ -96,6 +104,8 @@ export function graphDevice(d: Device): GraphDevice {
     isCompliant: d.isCompliant,
     enrollmentProfileName: d.enrollmentProfileName,
     profileType: d.profileType,
+    hardwareBacked: d.hardwareBacked,
+    attestation: { status: d.attestation.status, reason: d.attestation.reason },
   };
 }
 
@@ -121,6 +131,9 @@ export const DIRECTORY_FILTER_SCHEMAS = {
     isCompliant: 'boolean',
     enrollmentProfileName: 'string',
     profileType: 'string',
+    // Lab members (graphDevice).
+    hardwareBacked: 'boolean',
+    'attestation/status': 'string',
   },
 } as const satisfies Record<string, FilterSchema>;
 

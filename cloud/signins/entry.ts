@@ -2,6 +2,10 @@
  * Builds one sign-in log entry in the Graph beta `signIn` shape (docs/token-protection.md §3)
  * from what the token service knows about a token request. The §3.5 mapping itself lives in
  * cloud/ca/evaluate.ts; this module only renders its result.
+ *
+ * One lab member Graph's `deviceDetail` has none of: `isHardwareBacked`, whether the device's
+ * registration had a verified TPM attestation (cloud/registration/attestation.ts); false
+ * without a device, as `isCompliant` is.
  */
 import type { AppliedPolicy, CaEvaluation, RequestClientAppType } from '../ca/evaluate.ts';
 import type { TrustType } from '../directory/types.ts';
@@ -49,6 +53,8 @@ export interface SignInEntry {
     isCompliant: boolean;
     isManaged: boolean;
     trustType: string;
+    /** Lab member (Graph has none): the device record's `hardwareBacked`. */
+    isHardwareBacked: boolean;
   };
   conditionalAccessStatus: 'success' | 'failure' | 'notApplied';
   appliedConditionalAccessPolicies: AppliedConditionalAccessPolicy[];
@@ -81,6 +87,8 @@ export interface SignInInput {
     readonly operatingSystemVersion: string;
     readonly trustType: TrustType;
     readonly isCompliant?: boolean | null;
+    /** The device record's `hardwareBacked` (verified TPM attestation); absent reads false. */
+    readonly hardwareBacked?: boolean;
   };
   readonly clientAppType: RequestClientAppType;
   readonly incomingTokenType: IncomingTokenType;
@@ -187,6 +195,7 @@ export function buildSignIn(input: SignInInput): SignInEntry {
       isCompliant: d?.isCompliant === true,
       isManaged: d !== undefined,
       trustType: d ? LOG_TRUST_TYPES[d.trustType] : '',
+      isHardwareBacked: d?.hardwareBacked === true,
     },
     conditionalAccessStatus: ev?.conditionalAccessStatus ?? 'notApplied',
     appliedConditionalAccessPolicies: (ev?.applied ?? []).map(logForm),

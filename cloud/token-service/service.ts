@@ -128,6 +128,7 @@ async function logSignIn(
       ...(d.resource
         ? { resource: { id: d.resource.appId, displayName: d.resource.displayName } }
         : {}),
+      // The directory Device: isCompliant and hardwareBacked become deviceDetail's members.
       ...(d.device ? { device: d.device } : {}),
       clientAppType: d.clientAppType ?? 'mobileAppsAndDesktopClients',
       incomingTokenType: d.incomingTokenType,

@@ -2,7 +2,8 @@
  * Token protection and hardware-backed registration (issue 7): the catalog edition decides
  * whether a device whose registration had no verified TPM attestation is unbound with 1004
  * "registration not hardware-backed" (docs/token-protection.md §3.3, [EN-APPLE]): 2025-ga yes,
- * 2023-preview no. End to end, the sign-in log's tokenProtectionStatusDetails shows it.
+ * 2023-preview no. End to end, the sign-in log's tokenProtectionStatusDetails shows it, and its
+ * deviceDetail.isHardwareBacked (a lab member) shows the device record's hardwareBacked.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,6 +18,7 @@ import type { User } from '../../cloud/directory/types.ts';
 import { addTrustedManufacturer } from '../../cloud/registration/index.ts';
 import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudServices } from '../../cloud/services.ts';
+import { buildSignIn } from '../../cloud/signins/entry.ts';
 import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
 import { loadOrCreateManufacturerCa } from '../../tpm-sim/index.ts';
@@ -68,6 +70,34 @@ describe('the 1004 rule per catalog edition', () => {
   });
 });
 
+describe('deviceDetail.isHardwareBacked (a lab member of the sign-in log)', () => {
+  const base = {
+    id: randomUUID(),
+    createdAt: new Date(),
+    tenantId: randomUUID(),
+    app: { id: CLIENT_IDS.oneDriveSync, displayName: 'OneDrive SyncEngine' },
+    clientAppType: 'mobileAppsAndDesktopClients',
+    incomingTokenType: 'primaryRefreshToken',
+    errorCode: 0,
+  } as const;
+  const device = {
+    id: randomUUID(),
+    displayName: 'PC-1',
+    operatingSystem: 'Windows',
+    operatingSystemVersion: '10.0.22631',
+    trustType: 'AzureAd',
+  } as const;
+
+  it("is the device's hardwareBacked, false when not said or without a device", () => {
+    const of = (d?: typeof device & { hardwareBacked?: boolean }) =>
+      buildSignIn({ ...base, ...(d ? { device: d } : {}) }).deviceDetail.isHardwareBacked;
+    expect(of({ ...device, hardwareBacked: true })).toBe(true);
+    expect(of({ ...device, hardwareBacked: false })).toBe(false);
+    expect(of(device)).toBe(false);
+    expect(of()).toBe(false);
+  });
+});
+
 describe('the sign-in log of a bound request from an unattested and an attested device', () => {
   let tc: TestCloud;
   let services: CloudServices | undefined;
@@ -97,7 +127,7 @@ describe('the sign-in log of a bound request from an unattested and an attested 
   });
 
   /** Adds device `name` on `tpm`, signs adele in, gets an Exchange token; its log entry. */
-  async function tokenProtectionOf(name: string, tpm: string) {
+  async function signInOf(name: string, tpm: string) {
     await addDevice({
       dataDir: data,
       name,
@@ -121,10 +151,14 @@ describe('the sign-in log of a bound request from an unattested and an attested 
         .list({ top: 10_000 })
         .value.filter((e) => e.correlationId === correlationId);
       expect(entries).toHaveLength(1);
-      return entries[0]!.tokenProtectionStatusDetails;
+      return entries[0]!;
     } finally {
       await agent.close();
     }
+  }
+
+  async function tokenProtectionOf(name: string, tpm: string) {
+    return (await signInOf(name, tpm)).tokenProtectionStatusDetails;
   }
 
   it('2025-ga: software keys are unbound 1004, the attested built-in TPM is bound', async () => {
@@ -145,5 +179,18 @@ describe('the sign-in log of a bound request from an unattested and an attested 
       signInSessionStatus: 'bound',
       signInSessionStatusCode: 0,
     });
+  });
+
+  it('deviceDetail.isHardwareBacked: true for the attested device, false for software keys', async () => {
+    const attested = await signInOf('TPM-3', 'builtin');
+    expect(attested.deviceDetail).toMatchObject({ isManaged: true, isHardwareBacked: true });
+    const record = await tc.cloud.directory.devices.get(attested.deviceDetail.deviceId);
+    expect(record?.hardwareBacked).toBe(true);
+    const software = await signInOf('SOFT-3', 'none');
+    expect(software.deviceDetail).toMatchObject({ isManaged: true, isHardwareBacked: false });
+    expect(software.deviceDetail.deviceId).not.toBe(attested.deviceDetail.deviceId);
+    expect(
+      (await tc.cloud.directory.devices.get(software.deviceDetail.deviceId))?.hardwareBacked,
+    ).toBe(false);
   });
 });

@@ -192,8 +192,9 @@ describe('prtlab cloud device', () => {
     expect(again.err).toContain('[ERR_DIRECTORY]');
 
     const list = await runCli(['cloud', 'device', 'list', '--data', dir]);
-    expect(list.out).toMatch(/DEVICE ID +NAME +JOIN +TRUST +STATE +ENABLED +THUMBPRINT/);
-    expect(list.out).toMatch(new RegExp(`${id} +WKS-01 +6 +ServerAd +precreated +yes +-`));
+    expect(list.out).toMatch(/DEVICE ID +NAME +JOIN +TRUST +STATE +ENABLED +HW +THUMBPRINT\n/);
+    // A pre-created hybrid device carries no TPM attestation: not hardware-backed.
+    expect(list.out).toMatch(new RegExp(`${id} +WKS-01 +6 +ServerAd +precreated +yes +no +-\n`));
     const json = JSON.parse(
       (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
     );
@@ -215,6 +216,48 @@ describe('prtlab cloud device', () => {
     const gone = await runCli(['cloud', 'device', 'delete', id, '--data', dir]);
     expect(gone.code).toBe(1);
     expect(gone.err).toContain('[ERR_DIRECTORY]');
+  });
+
+  it('shows HW yes for a device whose registration was TPM-attested', async () => {
+    const { openSqliteDirectory } = await import('../../cloud/directory/sqlite.ts');
+    expect((await runCli(['cloud', 'ca', '--data', dir])).code).toBe(0);
+    const directory = await openSqliteDirectory({ path: join(dir, 'cloud', 'directory.sqlite') });
+    const attested = '7f4e8a2b-9c3d-4e5f-8a6b-2c3d4e5f6a7b';
+    const software = '8a5f9b3c-0d4e-4f6a-9b7c-3d4e5f6a7b8c';
+    try {
+      await directory.devices.create({
+        id: attested,
+        displayName: 'PC-TPM',
+        joinType: 0,
+        certThumbprint: 'A'.repeat(40),
+        attestation: { status: 'verified', reason: 'TPM attestation verified (test)' },
+      });
+      await directory.devices.create({
+        id: software,
+        displayName: 'PC-SOFT',
+        joinType: 4,
+        certThumbprint: 'B'.repeat(40),
+      });
+    } finally {
+      await directory.close();
+    }
+    const list = await runCli(['cloud', 'device', 'list', '--data', dir]);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(
+      new RegExp(`${attested} +PC-TPM +0 +AzureAd +registered +yes +yes +A{40}\n`),
+    );
+    expect(list.out).toMatch(
+      new RegExp(`${software} +PC-SOFT +4 +Workplace +registered +yes +no +B{40}\n`),
+    );
+    const json = JSON.parse(
+      (await runCli(['cloud', 'device', 'list', '--json', '--data', dir])).out,
+    ) as { id: string; hardwareBacked: boolean; attestation: { status: string } }[];
+    expect(json.map((d) => [d.id, d.hardwareBacked, d.attestation.status]).sort()).toEqual(
+      [
+        [attested, true, 'verified'],
+        [software, false, 'absent'],
+      ].sort(),
+    );
   });
 
   it('records what device management would: compliance, Autopilot profile, labels', async () => {

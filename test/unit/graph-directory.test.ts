@@ -16,6 +16,7 @@ let plain: User;
 let exchange: Application;
 const joinedId = randomUUID();
 const registeredId = randomUUID();
+const VERIFIED_REASON = 'TPM attestation verified (test fixture)';
 
 const get = (path: string, bearer?: string) => graphRequest(cloud, ca, 'GET', path, bearer);
 const token = (user: User, resource?: Application) => adminToken(cloud, user, resource);
@@ -41,6 +42,7 @@ beforeAll(async () => {
     joinType: 0,
     operatingSystem: 'Windows',
     operatingSystemVersion: '10.0.26100.1',
+    attestation: { status: 'verified', reason: VERIFIED_REASON },
   });
   await cloud.directory.devices.create({
     id: registeredId,
@@ -119,6 +121,8 @@ describe('Graph directory endpoints', () => {
       isCompliant: null,
       enrollmentProfileName: null,
       profileType: null,
+      hardwareBacked: true,
+      attestation: { status: 'verified', reason: VERIFIED_REASON },
     });
     expect(d.id).not.toBe(joinedId);
     expect((await get(`/beta/devices/${d.id}`, t)).json.deviceId).toBe(joinedId);
@@ -126,6 +130,40 @@ describe('Graph directory endpoints', () => {
     expectGraphError(await get(`/beta/devices/${joinedId}`, t), 404, 'Request_ResourceNotFound');
     const ws = await get(`/beta/devices?$filter=${q("trustType eq 'Workplace'")}`, t);
     expect(ws.json.value.map((x: { deviceId: string }) => x.deviceId)).toEqual([registeredId]);
+    expect(ws.json.value[0]).toMatchObject({
+      hardwareBacked: false,
+      attestation: { status: 'absent', reason: expect.stringMatching(/no TPM attestation/) },
+    });
+  });
+
+  it('carries the lab members hardwareBacked and attestation, filterable', async () => {
+    const t = await token(admin);
+    const deviceIds = (r: { json: { value: { deviceId: string }[] } }) =>
+      r.json.value.map((x) => x.deviceId);
+    const hw = await get(`/beta/devices?$filter=${q('hardwareBacked eq true')}`, t);
+    expect(hw.status, hw.body).toBe(200);
+    expect(deviceIds(hw)).toEqual([joinedId]);
+    const soft = await get(`/beta/devices?$filter=${q('hardwareBacked eq false')}`, t);
+    expect(deviceIds(soft)).toEqual([registeredId]);
+    const absent = await get(`/beta/devices?$filter=${q("attestation/status eq 'absent'")}`, t);
+    expect(deviceIds(absent)).toEqual([registeredId]);
+    const both = await get(
+      `/beta/devices?$filter=${q("hardwareBacked eq true and trustType eq 'Workplace'")}`,
+      t,
+    );
+    expect(both.json.value).toEqual([]);
+    // A boolean member compares with true or false only.
+    expectGraphError(
+      await get(`/beta/devices?$filter=${q("hardwareBacked eq 'yes'")}`, t),
+      400,
+      'BadRequest',
+    );
+    // The single-object answer carries them too.
+    const one = await get(`/beta/devices/${hw.json.value[0].id}`, t);
+    expect(one.json).toMatchObject({
+      hardwareBacked: true,
+      attestation: { status: 'verified', reason: VERIFIED_REASON },
+    });
   });
 
   it('pages with $top and @odata.nextLink', async () => {
