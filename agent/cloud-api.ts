@@ -64,13 +64,18 @@ export async function drsAccessToken(
   return token;
 }
 
-/** What DRS answers a join with (§2): the certificate as base64 DER. */
-function certificateOf(reply: HttpReply, what: string): Buffer {
-  const j = jsonOf(reply, what);
-  const cert = j.Certificate as { RawBody?: unknown } | undefined;
+/** What DRS answers a join with (§2): the certificate as base64 DER, and the whole answer. */
+interface JoinAnswer {
+  readonly der: Buffer;
+  readonly answer: Record<string, unknown>;
+}
+
+function certificateOf(reply: HttpReply, what: string): JoinAnswer {
+  const answer = jsonOf(reply, what);
+  const cert = answer.Certificate as { RawBody?: unknown } | undefined;
   if (typeof cert?.RawBody !== 'string')
     throw new AgentDeviceError(`the cloud's answer to ${what} has no certificate`);
-  return Buffer.from(cert.RawBody, 'base64');
+  return { der: Buffer.from(cert.RawBody, 'base64'), answer };
 }
 
 /** `POST /EnrollmentServer/device/` (JoinType 0 or 4) with the user's DRS token. */
@@ -79,7 +84,7 @@ export async function joinDevice(
   bearer: string,
   body: Record<string, unknown>,
   osVersion: string,
-): Promise<Buffer> {
+): Promise<JoinAnswer> {
   const reply = await send(
     cloud,
     'POST',
@@ -112,7 +117,7 @@ export async function hybridJoinDevice(
       body: JSON.stringify(body),
     },
   );
-  return certificateOf(reply, 'the hybrid join');
+  return certificateOf(reply, 'the hybrid join').der;
 }
 
 /** The DRS nonce service (§2 "Discovery"): `{"ReponseStatus":{...},"Value":"<nonce>"}`. */

@@ -20,10 +20,16 @@ import { DRS_JOIN_TYPE, encodeRsaBlob } from '../protocol/index.ts';
 import { acquireDirLock } from '../tpm-sim/state/dir-lock.ts';
 import { computerCertificate, deviceCsr, readIssuedCertificate } from './certificates.ts';
 import { type Clock, systemClock } from './clock.ts';
-import { discoverTenantId, drsAccessToken, fetchDrsNonce, hybridJoinDevice } from './cloud-api.ts';
+import {
+  discoverTenantId,
+  drsAccessToken,
+  fetchDrsNonce,
+  hybridJoinDevice,
+  joinDevice,
+} from './cloud-api.ts';
 import { AgentCloudError, AgentDeviceError } from './errors.ts';
 import { checkPrivateDir, ensurePrivateDir, writeJsonFile, writePrivateFile } from './files.ts';
-import { type CloudEndpoint, jsonOf, normalizeCloudUrl, send } from './http.ts';
+import { type CloudEndpoint, normalizeCloudUrl } from './http.ts';
 import { createKeyProvider, keySourceFor, openKeyProvider } from './keys/open.ts';
 import type { KeyProvider } from './keys/provider.ts';
 import {
@@ -183,9 +189,6 @@ async function joinFacts(
 
 const ATTRIBUTES = { ReuseDevice: 'true', ReturnClientSid: 'true' };
 
-/** The DRS API version Windows and ROADtools send (§2). */
-const DRS_API_VERSION = '2.0';
-
 /** The lab member `LabAttestation` of a join answer (cloud/registration/index.ts), if well-formed. */
 function attestationOf(json: Record<string, unknown>): DeviceAttestationRecord | undefined {
   const a = json.LabAttestation as Record<string, unknown> | undefined;
@@ -205,25 +208,8 @@ async function postJoin(
   body: Record<string, unknown>,
   osVersion: string,
 ): Promise<{ der: Buffer; attestation: DeviceAttestationRecord | undefined }> {
-  const reply = await send(
-    cloud,
-    'POST',
-    `/EnrollmentServer/device/?api-version=${DRS_API_VERSION}`,
-    {
-      headers: {
-        authorization: `Bearer ${bearer}`,
-        'content-type': 'application/json',
-        'user-agent': `Dsreg/10.0 (Windows ${osVersion})`,
-      },
-      body: JSON.stringify(body),
-    },
-  );
-  const json = jsonOf(reply, 'the device registration');
-  const cert = json.Certificate as { RawBody?: unknown } | undefined;
-  if (typeof cert?.RawBody !== 'string') {
-    throw new AgentDeviceError("the cloud's answer to the device registration has no certificate");
-  }
-  return { der: Buffer.from(cert.RawBody, 'base64'), attestation: attestationOf(json) };
+  const { der, answer } = await joinDevice(cloud, bearer, body, osVersion);
+  return { der, attestation: attestationOf(answer) };
 }
 
 /**

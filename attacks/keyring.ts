@@ -72,6 +72,29 @@ function track(child: ChildProcess): void {
   });
 }
 
+/**
+ * The configuration of a private session bus listening on the Unix socket `socket`: no service
+ * directories (nothing is activated behind our back), EXTERNAL authentication.
+ */
+export function sessionBusConfig(socket: string): string {
+  return [
+    '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"',
+    ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">',
+    '<busconfig>',
+    '  <type>session</type>',
+    `  <listen>unix:path=${socket}</listen>`,
+    '  <auth>EXTERNAL</auth>',
+    '  <policy context="default">',
+    // The stock session bus's policy; without the generic allow, replies never arrive.
+    '    <allow send_destination="*" eavesdrop="true"/>',
+    '    <allow eavesdrop="true"/>',
+    '    <allow own="*"/>',
+    '  </policy>',
+    '</busconfig>',
+    '',
+  ].join('\n');
+}
+
 function baseEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
 }
@@ -142,26 +165,7 @@ export async function startHostKeystore(): Promise<HostKeystore> {
       await mkdir(join(home, sub), { recursive: true, mode: 0o700 });
     }
     const config = join(home, 'session.conf');
-    await writeFile(
-      config,
-      [
-        '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"',
-        ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">',
-        '<busconfig>',
-        '  <type>session</type>',
-        `  <listen>unix:path=${join(home, 'bus')}</listen>`,
-        '  <auth>EXTERNAL</auth>',
-        '  <policy context="default">',
-        // The stock session bus's policy; without the generic allow, replies never arrive.
-        '    <allow send_destination="*" eavesdrop="true"/>',
-        '    <allow eavesdrop="true"/>',
-        '    <allow own="*"/>',
-        '  </policy>',
-        '</busconfig>',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
+    await writeFile(config, sessionBusConfig(join(home, 'bus')), { mode: 0o600 });
     const bus = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--print-address=1'], {
       env: baseEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],

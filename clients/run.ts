@@ -139,19 +139,34 @@ interface Got {
   accessToken: string;
 }
 
-function refused(
-  message: string,
-  r: { error?: unknown; aadsts?: unknown; correlationId?: unknown; subError?: unknown },
-): Got {
+/** Untyped refusal fields (the broker's error data, the token endpoint's answer) as they arrived. */
+interface RefusalFields {
+  error?: unknown;
+  aadsts?: unknown;
+  correlationId?: unknown;
+  subError?: unknown;
+}
+
+/** A ClientRefusal of `r`: each field kept when it has its type, else the fallback or null. */
+function refusalOf(
+  r: RefusalFields,
+  fallback: { error: string; correlationId: string | null },
+): ClientRefusal {
+  return {
+    error: typeof r.error === 'string' ? r.error : fallback.error,
+    aadsts: typeof r.aadsts === 'number' ? r.aadsts : null,
+    correlationId: typeof r.correlationId === 'string' ? r.correlationId : fallback.correlationId,
+    subError: typeof r.subError === 'string' ? r.subError : null,
+  };
+}
+
+function refused(message: string, r: RefusalFields): Got {
   return {
     accessToken: '',
     outcome: {
       ok: false,
       message,
-      error: typeof r.error === 'string' ? r.error : 'unknown_error',
-      aadsts: typeof r.aadsts === 'number' ? r.aadsts : null,
-      correlationId: typeof r.correlationId === 'string' ? r.correlationId : null,
-      subError: typeof r.subError === 'string' ? r.subError : null,
+      ...refusalOf(r, { error: 'unknown_error', correlationId: null }),
     },
   };
 }
@@ -364,12 +379,15 @@ async function tokenRequest(
       typeof json.error_description === 'string'
         ? json.error_description
         : `the token endpoint answered HTTP ${res.status}`,
-    refusal: {
-      error: typeof json.error === 'string' ? json.error : `http_${res.status}`,
-      aadsts: typeof codes[0] === 'number' ? codes[0] : null,
-      correlationId: typeof json.correlation_id === 'string' ? json.correlation_id : correlationId,
-      subError: typeof json.suberror === 'string' ? json.suberror : null,
-    },
+    refusal: refusalOf(
+      {
+        error: json.error,
+        aadsts: codes[0],
+        correlationId: json.correlation_id,
+        subError: json.suberror,
+      },
+      { error: `http_${res.status}`, correlationId },
+    ),
   };
 }
 

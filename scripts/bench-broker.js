@@ -26,15 +26,14 @@
 // Environment: BENCH_CLOUD_ROUND_MS (2500), BENCH_CLOUD_ROUNDS (5), BENCH_CLOUD_WARMUP_MS (2000),
 // BENCH_BROKER_TPM (builtin; 'none' for software keys), BENCH_BROKER_CPU_PROF=DIR (V8 CPU profile of
 // the device process, agent and broker, to DIR).
-import { fork } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { drive, median, percentile, prtlabClient, WORKERS } from './bench-cloud.js';
+import { drive, median, percentile, prtlabClient, startChild, WORKERS } from './bench-cloud.js';
+import { seedUserAndDevice, serveChild, startBenchCloud } from './bench-cloud-server.js';
 
 const dist = new URL('../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
@@ -50,59 +49,18 @@ const HIT_TARGET = 10_000;
 const MISS_RATIO_TARGET = 0.6;
 const OFFICE = 'd3590ed6-52b3-4102-aeff-aad2292ab01c';
 const GRAPH = 'https://graph.microsoft.com';
-const KEEP_ALIVE_MS = 120_000;
 const SELF = fileURLToPath(import.meta.url);
 
 // ---------------------------------------------------------------- child processes
 
 /** The cloud: token, DRS and resource routes; a user; a device for the baseline client's keys. */
 async function serveCloud(msg) {
-  const { startCloud } = await load('cloud/index.js');
   const { tokenRoutes } = await load('cloud/token-service/service.js');
   const { coreRoutes } = await load('cloud/routes.js');
-  const cloud = await startCloud({
-    dataDir: msg.dataDir,
-    host: '127.0.0.1',
-    port: 0,
-    routes: (c) => [...tokenRoutes(c), ...coreRoutes(c)],
-    scrypt: { ln: 10, r: 8, p: 1 },
-    limits: { keepAliveTimeoutMs: KEEP_ALIVE_MS },
-  });
-  const upn = `bench@${cloud.tenant.domain}`;
-  const password = `Bench-${randomBytes(9).toString('base64url')}`;
-  const user = await cloud.directory.users.create({ upn, password, displayName: 'Bench User' });
+  const cloud = await startBenchCloud(msg, (c) => [...tokenRoutes(c), ...coreRoutes(c)]);
   // The baseline client's device, registered as the cloud benchmark's server does it.
-  const deviceId = randomUUID();
-  const cert = await cloud.services.issueDeviceCertificate({
-    publicKey: Buffer.from(msg.deviceKeySpki, 'base64'),
-    deviceId,
-    userObjectId: user.id,
-    joinType: 0,
-  });
-  await cloud.directory.devices.create({
-    id: deviceId,
-    displayName: 'BENCH-BASELINE',
-    joinType: 0,
-    operatingSystem: 'Windows',
-    operatingSystemVersion: '10.0.22631.4460',
-    transportKey: Buffer.from(msg.transportKeyBlob, 'base64'),
-    certThumbprint: cert.thumbprint,
-    registeringUserId: user.id,
-  });
-  return {
-    stop: () => cloud.close(),
-    info: {
-      url: cloud.url,
-      tenant: cloud.tenant.id,
-      ca: readFileSync(cloud.caPath, 'utf8'),
-      upn,
-      password,
-      deviceId,
-      certDer: cert.der.toString('base64'),
-      clientId: OFFICE,
-      resource: GRAPH,
-    },
-  };
+  const info = await seedUserAndDevice(cloud, msg, 'BENCH-BASELINE');
+  return { stop: () => cloud.close(), info };
 }
 
 /** The device: registered with the cloud through its TPM, then agent + broker. */
@@ -145,117 +103,12 @@ async function serveDevice(msg) {
 
 const MODES = { '--serve-cloud': serveCloud, '--serve-device': serveDevice };
 
-async function childMain(mode) {
-  const start = MODES[mode];
-  let running;
-  let stopping = false;
-  const stop = async (code) => {
-    if (stopping) return;
-    stopping = true;
-    try {
-      await running?.stop();
-    } finally {
-      process.exit(code);
-    }
-  };
-  process.on('message', async (msg) => {
-    if (msg?.op === 'start' && !running) {
-      try {
-        running = await start(msg);
-        process.send({ op: 'ready', info: running.info });
-      } catch (err) {
-        process.send({ op: 'failed', error: err?.stack ?? String(err) });
-        await stop(1);
-      }
-    } else if (msg?.op === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send({ op: 'cpu', micros: user + system });
-    } else if (msg?.op === 'stop') {
-      await stop(0);
-    }
-  });
-  process.on('disconnect', () => void stop(0));
-}
-
 /** Forks this file in `mode`; resolves with { info, stop(), cpu() } once the child is ready. */
-async function startChild(mode, msg, execArgv = []) {
-  const child = fork(SELF, [mode], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv });
-  let output = '';
-  child.stdout.on('data', (c) => {
-    output += c;
-  });
-  child.stderr.on('data', (c) => {
-    output += c;
-  });
-  const exited = new Promise((r) => child.once('exit', r));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      if (child.connected) child.send({ op: 'stop' });
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const info = await new Promise((resolveInfo, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode}: no answer in 120 s`)), 120_000);
-    child.once('message', (m) => {
-      clearTimeout(timer);
-      if (m?.op === 'ready') resolveInfo(m.info);
-      else reject(new Error(`${mode} failed to start:\n${m?.error ?? output}`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${mode} exited (${code}) before it was ready:\n${output}`));
-    });
-    child.send({ op: 'start', ...msg });
-  }).catch(async (err) => {
-    await stop();
-    throw err;
-  });
-  const cpu = () =>
-    new Promise((resolveCpu) => {
-      const onMessage = (m) => {
-        if (m?.op !== 'cpu') return;
-        child.off('message', onMessage);
-        resolveCpu(m.micros);
-      };
-      child.on('message', onMessage);
-      child.send({ op: 'cpu' });
-    });
-  return { info, stop, cpu };
+function startSide(mode, msg, execArgv = []) {
+  return startChild(SELF, mode, msg, { name: mode, timeoutMs: 120_000, execArgv });
 }
 
 // ---------------------------------------------------------------- load generator
-
-/** `drive` of bench-cloud.js with another worker count and cap: ops/s and latencies. */
-async function driveWith(workers, op, ms, max) {
-  const latencies = [];
-  let errors = 0;
-  let firstError;
-  let issued = 0;
-  const t0 = performance.now();
-  const end = t0 + ms;
-  const worker = async (w) => {
-    while (performance.now() < end && issued < max) {
-      issued++;
-      const s = performance.now();
-      try {
-        await op(w);
-        latencies.push(performance.now() - s);
-      } catch (err) {
-        errors++;
-        firstError ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
-  return {
-    rps: latencies.length / ((performance.now() - t0) / 1000),
-    latencies,
-    errors,
-    firstError,
-  };
-}
 
 export async function benchBroker() {
   const protocol = await load('protocol/index.js');
@@ -272,7 +125,7 @@ export async function benchBroker() {
     // --- setup (not measured) ---
     const device = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const transport = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const cloud = await startChild('--serve-cloud', {
+    const cloud = await startSide('--serve-cloud', {
       dataDir: join(dataDir, 'cloud-side'),
       deviceKeySpki: device.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
       transportKeyBlob: protocol.encodeRsaBlob(transport.publicKey).toString('base64'),
@@ -280,7 +133,7 @@ export async function benchBroker() {
     children.push(cloud);
     const c = cloud.info;
     const profDir = process.env.BENCH_BROKER_CPU_PROF;
-    const deviceSide = await startChild(
+    const deviceSide = await startSide(
       '--serve-device',
       {
         dataDir: join(dataDir, 'device-side'),
@@ -362,7 +215,7 @@ export async function benchBroker() {
       },
       {
         name: `broker cache hit (${HIT_WORKERS} connections)`,
-        run: (ms) => driveWith(HIT_WORKERS, hit, ms, MAX_HITS),
+        run: (ms) => drive(hit, ms, MAX_HITS, HIT_WORKERS),
         servers: [deviceSide],
       },
       {
@@ -453,5 +306,5 @@ export async function benchBroker() {
 
 const mode = process.argv[2];
 if (process.argv[1] && resolve(process.argv[1]) === SELF && MODES[mode] && process.send) {
-  await childMain(mode);
+  serveChild(MODES[mode]);
 }

@@ -8,9 +8,14 @@
 //   oidc-provider  panva's oidc-provider (dev dependency, benchmark only) over HTTPS on
 //                  127.0.0.1:0 with the cloud's server certificate: client_credentials, DPoP-bound
 //                  JWT access tokens signed RS256.
+//
+// The broker benchmark (scripts/bench-broker.js) uses its cloud set-up (startBenchCloud,
+// seedUserAndDevice) and its child side (serveChild) for its own child processes.
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const dist = new URL('../dist/', import.meta.url);
 const load = (p) => import(new URL(p, dist).href);
@@ -22,25 +27,32 @@ const AT_TTL_S = 75 * 60;
 /** Servers keep idle connections longer than a round of the other server lasts. */
 const KEEP_ALIVE_MS = 120_000;
 
-async function startPrtlab(msg) {
+/**
+ * A lab cloud on 127.0.0.1:0 for a benchmark, serving `routes(cloud)`, in `msg.dataDir`: cheap
+ * scrypt (setup is not measured), idle connections kept longer than a round lasts.
+ */
+export async function startBenchCloud(msg, routes) {
   const { startCloud } = await load('cloud/index.js');
-  const { tokenRoutes } = await load('cloud/token-service/service.js');
-  const cloud = await startCloud({
+  return startCloud({
     dataDir: msg.dataDir,
     host: '127.0.0.1',
     port: 0,
-    // Options from the parent (the policy benchmark): `signInLog: false` turns the sign-in log off.
-    routes: (c) => tokenRoutes(c, msg.signInLog === false ? { signInLog: false } : {}),
+    routes,
     scrypt: { ln: 10, r: 8, p: 1 },
     limits: { keepAliveTimeoutMs: KEEP_ALIVE_MS },
   });
-  // Conditional Access policies (Graph JSON) to evaluate on every token request; none by default.
-  for (const policy of msg.policies ?? []) await cloud.directory.policies.create(policy);
+}
+
+/**
+ * A user, and a device registered for it as DRS would do it, minus the HTTP round trip: a
+ * certificate from the device CA for the device key (`msg.deviceKeySpki`), and a device record
+ * named `displayName` holding the transport key (`msg.transportKeyBlob`) and the thumbprint.
+ * Returns what the benchmark client needs (scripts/bench-cloud.js prtlabClient).
+ */
+export async function seedUserAndDevice(cloud, msg, displayName) {
   const upn = `bench@${cloud.tenant.domain}`;
   const password = `Bench-${randomBytes(9).toString('base64url')}`;
   const user = await cloud.directory.users.create({ upn, password, displayName: 'Bench User' });
-  // Registration as DRS would do it, minus the HTTP round trip: a certificate from the device CA
-  // for the device key, and a device record holding the transport key and the thumbprint.
   const deviceId = randomUUID();
   const cert = await cloud.services.issueDeviceCertificate({
     publicKey: Buffer.from(msg.deviceKeySpki, 'base64'),
@@ -50,7 +62,7 @@ async function startPrtlab(msg) {
   });
   await cloud.directory.devices.create({
     id: deviceId,
-    displayName: 'BENCH-DEVICE',
+    displayName,
     joinType: 0,
     operatingSystem: 'Windows',
     operatingSystemVersion: '10.0.22631.4460',
@@ -59,19 +71,30 @@ async function startPrtlab(msg) {
     registeringUserId: user.id,
   });
   return {
+    url: cloud.url,
+    tenant: cloud.tenant.id,
+    ca: readFileSync(cloud.caPath, 'utf8'),
+    upn,
+    password,
+    deviceId,
+    certDer: cert.der.toString('base64'),
+    clientId: OFFICE,
+    resource: GRAPH,
+  };
+}
+
+async function startPrtlab(msg) {
+  const { tokenRoutes } = await load('cloud/token-service/service.js');
+  // Options from the parent (the policy benchmark): `signInLog: false` turns the sign-in log off.
+  const cloud = await startBenchCloud(msg, (c) =>
+    tokenRoutes(c, msg.signInLog === false ? { signInLog: false } : {}),
+  );
+  // Conditional Access policies (Graph JSON) to evaluate on every token request; none by default.
+  for (const policy of msg.policies ?? []) await cloud.directory.policies.create(policy);
+  const info = await seedUserAndDevice(cloud, msg, 'BENCH-DEVICE');
+  return {
     stop: () => cloud.close(),
-    info: {
-      url: cloud.url,
-      tenant: cloud.tenant.id,
-      ca: readFileSync(cloud.caPath, 'utf8'),
-      serverPem: cloud.paths.serverPem,
-      upn,
-      password,
-      deviceId,
-      certDer: cert.der.toString('base64'),
-      clientId: OFFICE,
-      resource: GRAPH,
-    },
+    info: { ...info, serverPem: cloud.paths.serverPem },
   };
 }
 
@@ -149,40 +172,50 @@ async function startOidcProvider(msg) {
   };
 }
 
-const MODES = { prtlab: startPrtlab, 'oidc-provider': startOidcProvider };
-const start = MODES[process.argv[2]];
-if (!start || !process.send) {
-  console.error('usage: fork(bench-cloud-server.js, [prtlab|oidc-provider]) with an IPC channel');
-  process.exit(2);
-}
-
-let running;
-let stopping = false;
-async function stop(code) {
-  if (stopping) return;
-  stopping = true;
-  try {
-    await running?.stop();
-  } finally {
-    process.exit(code);
-  }
-}
-
-process.on('message', async (msg) => {
-  if (msg?.op === 'start' && !running) {
+/**
+ * The child side of a benchmark's server process: waits for one 'start' message and answers it
+ * with `start(msg)`'s info ('ready') or the error ('failed'); answers 'cpu' with this process's
+ * CPU time; stops on 'stop' or when the parent goes away.
+ */
+export function serveChild(start) {
+  let running;
+  let stopping = false;
+  const stop = async (code) => {
+    if (stopping) return;
+    stopping = true;
     try {
-      running = await start(msg);
-      process.send({ op: 'ready', info: running.info });
-    } catch (err) {
-      process.send({ op: 'failed', error: err?.stack ?? String(err) });
-      await stop(1);
+      await running?.stop();
+    } finally {
+      process.exit(code);
     }
-  } else if (msg?.op === 'cpu') {
-    // All threads of this process (the main thread and libuv's pool), in microseconds.
-    const { user, system } = process.cpuUsage();
-    process.send({ op: 'cpu', micros: user + system });
-  } else if (msg?.op === 'stop') {
-    await stop(0);
+  };
+  process.on('message', async (msg) => {
+    if (msg?.op === 'start' && !running) {
+      try {
+        running = await start(msg);
+        process.send({ op: 'ready', info: running.info });
+      } catch (err) {
+        process.send({ op: 'failed', error: err?.stack ?? String(err) });
+        await stop(1);
+      }
+    } else if (msg?.op === 'cpu') {
+      // All threads of this process (the main thread and libuv's pool), in microseconds.
+      const { user, system } = process.cpuUsage();
+      process.send({ op: 'cpu', micros: user + system });
+    } else if (msg?.op === 'stop') {
+      await stop(0);
+    }
+  });
+  process.on('disconnect', () => void stop(0));
+}
+
+const MODES = { prtlab: startPrtlab, 'oidc-provider': startOidcProvider };
+// Run as the forked server (not when another benchmark imports the helpers above).
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const start = MODES[process.argv[2]];
+  if (!start || !process.send) {
+    console.error('usage: fork(bench-cloud-server.js, [prtlab|oidc-provider]) with an IPC channel');
+    process.exit(2);
   }
-});
-process.on('disconnect', () => void stop(0));
+  serveChild(start);
+}

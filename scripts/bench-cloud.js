@@ -84,9 +84,13 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (fields) => new URLSearchParams(fields).toString();
 const jsonPart = (jwt, i) => JSON.parse(Buffer.from(jwt.split('.')[i], 'base64url').toString());
 
-/** Starts one server child process; resolves with { info, stop(), cpu(), output() }. */
-export async function startServer(mode, msg, execArgv = []) {
-  const child = fork(new URL('./bench-cloud-server.js', import.meta.url), [mode], {
+/**
+ * Forks `script` with `mode` and sends it `msg` in a 'start' message (the child side is
+ * bench-cloud-server.js serveChild); resolves with { info, stop(), cpu(), output() } once it is
+ * ready. `name` names the child in errors; it has `timeoutMs` to answer.
+ */
+export async function startChild(script, mode, msg, { name, timeoutMs, execArgv = [] }) {
+  const child = fork(script, [mode], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     execArgv,
   });
@@ -107,15 +111,18 @@ export async function startServer(mode, msg, execArgv = []) {
     }
   };
   const info = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${mode} server: no answer in 60 s`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name}: no answer in ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     child.once('message', (m) => {
       clearTimeout(timer);
       if (m?.op === 'ready') resolve(m.info);
-      else reject(new Error(`${mode} server failed to start:\n${m?.error ?? output}`));
+      else reject(new Error(`${name} failed to start:\n${m?.error ?? output}`));
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${mode} server exited (${code}) before it was ready:\n${output}`));
+      reject(new Error(`${name} exited (${code}) before it was ready:\n${output}`));
     });
     child.send({ op: 'start', ...msg });
   }).catch(async (err) => {
@@ -135,8 +142,17 @@ export async function startServer(mode, msg, execArgv = []) {
   return { info, stop, cpu, output: () => output };
 }
 
-/** Runs `op(worker, i)` from WORKERS concurrent loops for `ms` (at most `max` requests). */
-export async function drive(op, ms, max = MAX_REQUESTS) {
+/** Starts one server child process; resolves with { info, stop(), cpu(), output() }. */
+export function startServer(mode, msg, execArgv = []) {
+  return startChild(new URL('./bench-cloud-server.js', import.meta.url), mode, msg, {
+    name: `${mode} server`,
+    timeoutMs: 60_000,
+    execArgv,
+  });
+}
+
+/** Runs `op(worker, i)` from `workers` concurrent loops for `ms` (at most `max` requests). */
+export async function drive(op, ms, max = MAX_REQUESTS, workers = WORKERS) {
   const latencies = [];
   let errors = 0;
   let firstError;
@@ -156,7 +172,7 @@ export async function drive(op, ms, max = MAX_REQUESTS) {
       }
     }
   };
-  await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
+  await Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
   const seconds = (performance.now() - t0) / 1000;
   return { rps: latencies.length / seconds, latencies, errors, firstError };
 }

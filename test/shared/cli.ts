@@ -49,3 +49,47 @@ export function tempDir(prefix: string): Promise<string> {
 export function removeDir(dir: string): Promise<void> {
   return rm(dir, { recursive: true, force: true });
 }
+
+/** A long-running command started in process with startUntil. */
+export interface StartedCommand {
+  readonly io: CapturedIo;
+  /** The command's exit code, once it has ended. */
+  readonly exited: Promise<number>;
+  /** Aborts the command's stop signal; returns `exited`. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Runs a long-running command (`prtlab device start`, `prtlab up`) in process with a captured Io
+ * that has a stop signal; resolves once its standard output contains `marker`, and rejects with
+ * what it wrote if it exits before that.
+ */
+export async function startUntil(
+  marker: string,
+  run: (io: CapturedIo) => Promise<number>,
+): Promise<StartedCommand> {
+  const stopper = new AbortController();
+  let ready!: () => void;
+  const up = new Promise<void>((r) => {
+    ready = r;
+  });
+  const io = captureIo({ stop: stopper.signal });
+  const out = io.out;
+  io.out = (t) => {
+    out(t);
+    if (io.stdout.includes(marker)) ready();
+  };
+  const exited = run(io);
+  await Promise.race([
+    up,
+    exited.then((code) => Promise.reject(new Error(`exited ${code}: ${io.stdout}${io.stderr}`))),
+  ]);
+  return {
+    io,
+    exited,
+    stop() {
+      stopper.abort();
+      return exited;
+    },
+  };
+}

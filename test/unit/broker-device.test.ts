@@ -19,7 +19,7 @@ import { coreRoutes } from '../../cloud/routes.ts';
 import type { CloudServices } from '../../cloud/services.ts';
 import { signInStoreFor } from '../../cloud/signins/registry.ts';
 import { tokenRoutes } from '../../cloud/token-service/service.ts';
-import { captureIo, removeDir, tempDir } from '../shared/cli.ts';
+import { captureIo, removeDir, startUntil, tempDir } from '../shared/cli.ts';
 import { startTestCloud, stopTestCloud, type TestCloud } from '../shared/cloud.ts';
 
 const PASSWORD = 'Correct-Horse-9';
@@ -32,30 +32,8 @@ let upn: string;
 let services: CloudServices | undefined;
 
 /** `prtlab device start` in process: resolves once the broker is up; stop() ends it. */
-async function startDevice() {
-  const stopper = new AbortController();
-  let ready!: () => void;
-  const up = new Promise<void>((r) => {
-    ready = r;
-  });
-  const io = captureIo({ stop: stopper.signal });
-  const out = io.out;
-  io.out = (t) => {
-    out(t);
-    if (io.stdout.includes('broker on ws://127.0.0.1:')) ready();
-  };
-  const running = deviceStart([DEVICE, '--data', data], io);
-  await Promise.race([
-    up,
-    running.then((code) => Promise.reject(new Error(`exited ${code}: ${io.stderr}`))),
-  ]);
-  return {
-    io,
-    async stop() {
-      stopper.abort();
-      return running;
-    },
-  };
+function startDevice() {
+  return startUntil('broker on ws://127.0.0.1:', (io) => deviceStart([DEVICE, '--data', data], io));
 }
 
 /** `prtlab client ...` in process. */

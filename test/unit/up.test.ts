@@ -22,7 +22,7 @@ import {
   DEMO_GROUP_NAME,
   DEMO_POLICY_NAME,
 } from '../../lab/demo.ts';
-import { captureIo, removeDir, runCli, tempDir } from '../shared/cli.ts';
+import { captureIo, removeDir, runCli, startUntil, tempDir } from '../shared/cli.ts';
 import { TEST_SCRYPT } from '../shared/cloud.ts';
 
 const EXO_ID = '00000002-0000-0ff1-ce00-000000000000';
@@ -324,24 +324,12 @@ describe('prtlab up: later starts on the same data directory', () => {
   it('finds the tenant, policy and device, creates nothing, and signs the pilot in again', async () => {
     const before = await readFile(join(data, DEMO_CREDENTIALS_FILE), 'utf8');
     const { users } = await credentials();
-    const stopper = new AbortController();
-    let ready!: () => void;
-    const up = new Promise<void>((r) => {
-      ready = r;
-    });
-    const io = captureIo({ stop: stopper.signal });
-    const out = io.out;
-    io.out = (t) => {
-      out(t);
-      if (io.stdout.includes('Ctrl-C stops the lab.')) ready();
-    };
-    const running = upCommand(['--data', data, '--port', '0', '--broker-port', '0'], io, {
-      scrypt: TEST_SCRYPT,
-    });
-    await Promise.race([
-      up,
-      running.then((code) => Promise.reject(new Error(`exited ${code}: ${io.stdout}${io.stderr}`))),
-    ]);
+    const started = await startUntil('Ctrl-C stops the lab.', (io) =>
+      upCommand(['--data', data, '--port', '0', '--broker-port', '0'], io, {
+        scrypt: TEST_SCRYPT,
+      }),
+    );
+    const io = started.io;
     try {
       expect(io.stdout).not.toMatch(/created/);
       expect(io.stdout).toMatch(/found group 'Token protection pilot'/);
@@ -356,9 +344,9 @@ describe('prtlab up: later starts on the same data directory', () => {
         expect(io.stdout).not.toContain(users[role].password);
       expect(io.stdout).toContain(join(data, DEMO_CREDENTIALS_FILE));
     } finally {
-      stopper.abort();
+      started.stop();
     }
-    expect(await running).toBe(0);
+    expect(await started.exited).toBe(0);
     expect(io.stdout).toMatch(/prtlab up: stopped\n$/);
     expect(await readFile(join(data, DEMO_CREDENTIALS_FILE), 'utf8')).toBe(before);
     await withDirectory(async (d) => {

@@ -30,6 +30,7 @@ import { mintRefreshToken } from '../refresh-tokens.ts';
 import { resolveResource } from '../resources.ts';
 import { tokenResponse } from '../response.ts';
 import { knownClient } from './password.ts';
+import { sessionDeviceAndUser } from './session-subjects.ts';
 
 /** RFC 7636 §4.1: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~". */
 const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -87,14 +88,7 @@ export async function authorizationCodeGrant(ctx: TokenContext) {
   // The PRT session the cookie proved must still stand (a revoked PRT or deleted device ends it).
   const session = await ctx.cloud.directory.tokens.get(c.sid);
   if (!session || session.revokedAt !== null) throw new CloudRequestError(50173);
-  const device = await ctx.cloud.directory.devices.get(c.did);
-  if (!device) throw new CloudRequestError(700003);
-  ctx.signIn.device = device;
-  if (!device.enabled) throw new CloudRequestError(135011);
-  const user = await ctx.cloud.directory.users.get(c.uid);
-  if (!user) throw new CloudRequestError(50034);
-  ctx.signIn.user = user;
-  if (!user.enabled) throw new CloudRequestError(50057);
+  const { device, user } = await sessionDeviceAndUser(ctx, c.did, c.uid);
 
   const resource = await resolveResource(ctx.cloud, { resource: c.resource, scope: c.scope });
   ctx.signIn.resource = resource.app;

@@ -27,6 +27,7 @@ import { tokenResponse } from '../response.ts';
 import { checkFreshness } from './nonce-and-replay.ts';
 import { knownClient } from './password.ts';
 import { liveRefreshToken } from './refresh-token.ts';
+import { sessionDeviceAndUser } from './session-subjects.ts';
 
 interface Session {
   sid: string;
@@ -93,14 +94,7 @@ export async function prtSignedGrant(ctx: TokenContext, parsed: ParsedJws, reque
     if (declared !== session.kdf)
       throw new CloudRequestError(9990104, { detail: `kdf ${declared}, session ${session.kdf}` });
     checkFreshness(ctx, p, request);
-    const device = await ctx.cloud.directory.devices.get(session.did);
-    if (!device) throw new CloudRequestError(700003);
-    ctx.signIn.device = device;
-    if (!device.enabled) throw new CloudRequestError(135011);
-    const user = await ctx.cloud.directory.users.get(session.uid);
-    if (!user) throw new CloudRequestError(50034);
-    ctx.signIn.user = user;
-    if (!user.enabled) throw new CloudRequestError(50057);
+    const { device, user } = await sessionDeviceAndUser(ctx, session.did, session.uid);
     const clientId = typeof p.client_id === 'string' ? p.client_id : '';
     ctx.signIn.clientId = clientId;
     if (!clientId)

@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sessionBusConfig } from '../../../attacks/keyring.ts';
 import { outputTail, ProcessGroup } from './process.ts';
 
 /**
@@ -94,24 +95,7 @@ export async function startSessionBus(dir: string): Promise<SessionBus> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const socket = join(dir, 'bus');
   const config = join(dir, 'session.conf');
-  await writeFile(
-    config,
-    [
-      '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"',
-      ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">',
-      '<busconfig>',
-      '  <type>session</type>',
-      `  <listen>unix:path=${socket}</listen>`,
-      '  <auth>EXTERNAL</auth>',
-      '  <policy context="default">',
-      '    <allow send_destination="*" eavesdrop="true"/>',
-      '    <allow eavesdrop="true"/>',
-      '    <allow own="*"/>',
-      '  </policy>',
-      '</busconfig>',
-      '',
-    ].join('\n'),
-  );
+  await writeFile(config, sessionBusConfig(socket));
   const proc = track(
     'dbus-daemon',
     [`--config-file=${config}`, '--nofork', '--print-address=1'],
