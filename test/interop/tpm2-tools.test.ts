@@ -52,8 +52,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ToolsServer, type ToolsTarget, toolsTargets } from '../shared/tpm-server.ts';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
+import {
+  dependentSteps,
+  type ToolsServer,
+  type ToolsTarget,
+  toolsTargets,
+} from '../shared/tpm-server.ts';
 import { stopAllServers } from './helpers/swtpm.ts';
 import {
   openssl,
@@ -166,35 +171,8 @@ export function runToolsFlow(target: ToolsTarget): void {
       expect(bad.code).not.toBe(0);
     }
 
-    /** Outcome of each step that has run, by id. */
-    const outcome = new Map<string, 'passed' | 'failed'>();
-
-    /**
-     * One `it` of the flow. A step that `needs` other steps (it uses their files or results) is
-     * not run, and fails saying why, unless all of them passed; unrelated steps still run, so one
-     * missing TPM feature does not hide the state of the others.
-     */
-    function step(
-      id: string,
-      title: string,
-      fn: () => Promise<void>,
-      { needs = [] }: { needs?: string[] } = {},
-    ): void {
-      it(title, async () => {
-        const unmet = needs.filter((dep) => outcome.get(dep) !== 'passed');
-        if (unmet.length > 0) {
-          outcome.set(id, 'failed');
-          throw new Error(`not run: needs step(s) ${unmet.join(', ')}, which did not pass`);
-        }
-        try {
-          await fn();
-          outcome.set(id, 'passed');
-        } catch (err) {
-          outcome.set(id, 'failed');
-          throw err;
-        }
-      });
-    }
+    /** One `it` of the flow, run only when the steps it `needs` passed (dependentSteps). */
+    const step = dependentSteps();
 
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), 'prtlab-tools-'));

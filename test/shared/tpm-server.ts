@@ -270,6 +270,36 @@ export interface ToolsFlow {
  * for the block, `tpm2_flushcontext -t` after every tool (without a resource manager tools leak
  * transient objects, docs/tpm.md A.6), and the steps `body` declares.
  */
+/**
+ * An `it` per step with dependencies between steps: a step that `needs` others (it uses their
+ * files or results) is not run, and fails saying why, unless all of them passed; unrelated steps
+ * still run, so one missing TPM feature does not hide the state of the others.
+ */
+export function dependentSteps(): (
+  id: string,
+  title: string,
+  fn: () => Promise<void>,
+  options?: { needs?: string[] },
+) => void {
+  const outcome = new Map<string, 'passed' | 'failed'>();
+  return (id, title, fn, { needs = [] } = {}) => {
+    it(title, async () => {
+      const unmet = needs.filter((dep) => outcome.get(dep) !== 'passed');
+      if (unmet.length > 0) {
+        outcome.set(id, 'failed');
+        throw new Error(`not run: needs step(s) ${unmet.join(', ')}, which did not pass`);
+      }
+      try {
+        await fn();
+        outcome.set(id, 'passed');
+      } catch (err) {
+        outcome.set(id, 'failed');
+        throw err;
+      }
+    });
+  };
+}
+
 export function describeToolsFlow(
   title: string,
   target: ToolsTarget,
@@ -280,7 +310,7 @@ export function describeToolsFlow(
     let server: ToolsServer | undefined;
     let work = '';
     let tcti = '';
-    const outcome = new Map<string, 'passed' | 'failed'>();
+    const step = dependentSteps();
     const opts = () => ({ cwd: work });
     const flush = () => runOk('tpm2_flushcontext', ['-T', tcti, '-t'], opts());
 
@@ -335,22 +365,7 @@ export function describeToolsFlow(
       },
       openssl: (...args) => runOk('openssl', args, opts()),
       opensslRun: (...args) => run('openssl', args, opts()),
-      step(id, stepTitle, fn, { needs = [] } = {}) {
-        it(stepTitle, async () => {
-          const unmet = needs.filter((dep) => outcome.get(dep) !== 'passed');
-          if (unmet.length > 0) {
-            outcome.set(id, 'failed');
-            throw new Error(`not run: needs step(s) ${unmet.join(', ')}, which did not pass`);
-          }
-          try {
-            await fn();
-            outcome.set(id, 'passed');
-          } catch (err) {
-            outcome.set(id, 'failed');
-            throw err;
-          }
-        });
-      },
+      step,
     };
     body(flow);
   });
